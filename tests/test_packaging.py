@@ -24,8 +24,13 @@ def test_wheel_puts_everything_under_the_ingot_namespace(tmp_path: Path) -> None
     names = zipfile.ZipFile(wheel).namelist()
     top_level = {name.split("/", 1)[0] for name in names}
     assert {t for t in top_level if not t.endswith(".dist-info")} == {"ingot"}
-    for package in ("modelfile", "registry", "daemon", "cli", "proto"):
-        assert f"ingot/{package}/__init__.py" in names
+    for folder in ("modelfile", "registry", "daemon", "cli", "proto"):
+        # Every package folder, subpackages included, and every data file the
+        # code loads at run time (grammars, .proto sources) must ship.
+        for init in (ROOT / folder).rglob("__init__.py"):
+            assert f"ingot/{init.relative_to(ROOT).as_posix()}" in names
+        for data in (ROOT / folder).rglob("*.lark"):
+            assert f"ingot/{data.relative_to(ROOT).as_posix()}" in names
     # The namespace itself has no __init__.py: it only groups the folders.
     assert "ingot/__init__.py" not in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
