@@ -1,0 +1,240 @@
+"""Fetching one blob into the store: resumable, verified, in constant memory.
+
+Bytes go straight into the store's `BlobWriter` (a partial file per digest
+under that digest's lock), which hashes them as they arrive. A dropped
+connection is retried with `Range: bytes=<offset>-`, so the transfer continues
+where it stopped, in this run or, when every retry is spent, in the next one
+(the partial file stays). A registry that ignores the Range and answers 200
+makes the writer start over. The blob becomes visible in the store only after
+`commit()` has checked its size and sha256; a mismatch deletes the partial
+file and raises `DigestMismatchError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Literal
+
+import requests
+
+from ingot.registry.errors import DigestMismatchError
+from ingot.registry.oci.auth import pull_scope
+from ingot.registry.oci.client import RegistryClient
+from ingot.registry.oci.errors import RegistryNotFoundError, RegistryProtocolError
+from ingot.registry.oci.progress import DONE, DOWNLOADING, EXISTS, VERIFYING, BlobProgress, TransferProgress
+from ingot.registry.oci.retry import Backoff, is_retryable_exception
+from ingot.registry.store import BlobWriter, Descriptor, Store
+
+__all__ = ["DownloadOutcome", "fetch_blob"]
+
+_log = logging.getLogger(__name__)
+
+_READ_BLOCK = 1 << 20
+_CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+
+
+@dataclass(frozen=True)
+class DownloadOutcome:
+    """What happened to one blob. `bytes_resumed` were already in a partial file from an earlier run."""
+
+    digest: str
+    size: int
+    action: Literal["exists", "downloaded"]
+    bytes_received: int
+    bytes_resumed: int
+
+
+def fetch_blob(
+    client: RegistryClient,
+    repository: str,
+    descriptor: Descriptor,
+    store: Store,
+    *,
+    progress: TransferProgress,
+) -> DownloadOutcome:
+    """Make the store hold `descriptor`'s blob, downloading what is missing of it."""
+    digest, size = descriptor.digest, descriptor.size
+    with store.blob_writer(digest, size) as writer:
+        if writer.exists:
+            progress.emit(EXISTS, digest, size, size)
+            return DownloadOutcome(digest, size, "exists", 0, 0)
+        resumed = writer.offset
+        received = _receive(client, repository, descriptor, writer, progress)
+        progress.emit(VERIFYING, digest, size, size)
+        try:
+            writer.commit(descriptor.media_type)
+        except DigestMismatchError as exc:
+            raise DigestMismatchError(
+                f"blob {digest} from {client.host}/{repository} does not match its digest or size "
+                f"({exc.message}); it was not stored",
+                hint="the registry or the network corrupted it; pull again, and report it if it persists",
+            ) from None
+    progress.emit(DONE, digest, size, size)
+    return DownloadOutcome(digest, size, "downloaded", received, resumed)
+
+
+def _receive(
+    client: RegistryClient,
+    repository: str,
+    descriptor: Descriptor,
+    writer: BlobWriter,
+    progress: TransferProgress,
+) -> int:
+    """Write the rest of the blob into `writer`; return the bytes that came over the wire."""
+    digest, size = descriptor.digest, descriptor.size
+    what = f"downloading {digest[:19]} from {repository}"
+    bar = progress.blob(DOWNLOADING, digest, size)
+    bar.update(writer.offset, force=True)
+    backoff = client.backoff(what)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingot-verify") as pipeline:
+        return _receive_loop(client, repository, descriptor, writer, bar, backoff, pipeline, what)
+
+
+def _receive_loop(
+    client: RegistryClient,
+    repository: str,
+    descriptor: Descriptor,
+    writer: BlobWriter,
+    bar: BlobProgress,
+    backoff: Backoff,
+    pipeline: ThreadPoolExecutor,
+    what: str,
+) -> int:
+    digest, size = descriptor.digest, descriptor.size
+    received = 0
+    while True:
+        start = writer.offset
+        headers = {"Range": f"bytes={start}-"} if start else {}
+        response = client.request("GET", f"{repository}/blobs/{digest}", scope=pull_scope(repository),
+                                  what=what, headers=headers, stream=True)
+        try:
+            if not _accept_start(client, response, writer, what):
+                continue
+            if response.status_code == 404:
+                raise RegistryNotFoundError(
+                    f"{what}: {client.host} does not have the blob the manifest names",
+                    hint="the package on the registry is incomplete; push it again",
+                )
+            client.expect(response, what=what, expected=(200, 206))
+            begin = writer.offset
+            try:
+                _stream_into(response, writer, bar, pipeline)
+            except Exception as exc:  # noqa: BLE001 - classified right below
+                if not is_retryable_exception(exc):
+                    raise
+                failure = type(exc).__name__
+            else:
+                if writer.offset >= size:
+                    bar.update(writer.offset, force=True)
+                    return received + writer.offset - begin
+                failure = f"connection closed at byte {writer.offset} of {size}"
+            received += writer.offset - begin
+        finally:
+            response.close()
+        if writer.offset > start:
+            backoff.reset()  # progress was made: this is a flaky link, not a dead one
+        if backoff.exhausted():
+            raise client.connection_error(what, ConnectionError(failure))
+        backoff.wait(failure)
+
+
+def _stream_into(response: requests.Response, writer: BlobWriter, bar: BlobProgress,
+                 pipeline: ThreadPoolExecutor) -> None:
+    """Copy the body into `writer`, hashing and writing block N while block N+1 is received.
+
+    Two buffers alternate: the socket fills one (the GIL is released in recv)
+    while the pipeline thread hashes and writes the other (hashlib and write
+    release it too), so a download runs at the pace of its slowest stage,
+    not of their sum. On an exception, every byte received before it is
+    already in the writer.
+    """
+    if response.headers.get("Content-Encoding", "identity") not in ("identity", ""):
+        for block in response.iter_content(_READ_BLOCK):  # let requests decode it
+            writer.write(block)
+            bar.update(writer.offset)
+        return
+    raw = response.raw
+    buffers = (bytearray(_READ_BLOCK), bytearray(_READ_BLOCK))
+    pending: Future[None] | None = None
+    turn = 0
+    writeback = _Writeback(writer)
+    try:
+        while True:
+            n = raw.readinto(buffers[turn])
+            if pending is not None:
+                pending.result()
+                pending = None
+                bar.update(writer.offset)
+            if not n:
+                return
+            pending = pipeline.submit(writeback.write, memoryview(buffers[turn])[:n])
+            turn ^= 1
+    finally:
+        if pending is not None:
+            pending.result()
+        writeback.close()
+
+
+class _Writeback:
+    """Writes into the BlobWriter and starts the disk writeback of every 64 MiB written.
+
+    The store fsyncs a blob before publishing it; left alone, the kernel would
+    hold the whole blob dirty in memory and that fsync would stall the end of
+    the pull for seconds. `POSIX_FADV_DONTNEED` on a written range starts its
+    writeback at once (and lets the page cache drop it once clean), so the
+    final fsync has little left to wait for. Purely an optimization: where
+    the call is missing or fails, nothing changes.
+    """
+
+    _EVERY = 64 * 1024 * 1024
+
+    def __init__(self, writer: BlobWriter) -> None:
+        self._writer = writer
+        self._fd: int | None = None
+        self._started = writer.offset
+        if hasattr(os, "posix_fadvise"):
+            try:
+                self._fd = os.open(writer.partial, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                self._fd = None
+
+    def write(self, block: memoryview) -> None:
+        self._writer.write(block)
+        if self._fd is not None and self._writer.offset - self._started >= self._EVERY:
+            try:
+                os.posix_fadvise(self._fd, self._started, self._writer.offset - self._started,
+                                 os.POSIX_FADV_DONTNEED)
+            except OSError:
+                pass
+            self._started = self._writer.offset
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def _accept_start(client: RegistryClient, response: requests.Response, writer: BlobWriter, what: str) -> bool:
+    """Line the writer up with where the answer's bytes begin; False when the request must be redone."""
+    status = response.status_code
+    if status == 416 and writer.offset:
+        # Our partial file is not a prefix the registry recognizes: start over.
+        writer.reset()
+        return False
+    if status == 200 and writer.offset:
+        # The registry ignored Range and sends everything from byte 0.
+        _log.info("%s: the registry ignored Range; starting over", what)
+        writer.reset()
+        return True
+    if status == 206:
+        match = _CONTENT_RANGE_RE.fullmatch(response.headers.get("Content-Range", "").strip())
+        if match is None or int(match.group(1)) != writer.offset:
+            raise RegistryProtocolError(
+                f"{what}: {client.host} answered a Range request for byte {writer.offset} with "
+                f"Content-Range {response.headers.get('Content-Range')!r}"
+            )
+    return True
