@@ -1,0 +1,60 @@
+"""The daemon's configuration file: `$INGOT_HOME/config.yaml` (optional).
+
+::
+
+    # $INGOT_HOME/config.yaml
+    watch:                 # GitOps: build, push and hot-swap the models a folder declares
+      dir: ~/models
+      push: [localhost:5000/team]
+
+Sections (each documented where it is parsed):
+
+| section | parsed by | docs |
+|---|---|---|
+| `watch` | `ingot.daemon.watch.settings.parse_watch_section` | docs/gitops.md |
+
+Every problem is one `ConfigError` whose message starts with
+`config.yaml:LINE:COL:` (from PyYAML's marks) and carries a hint; unknown
+keys get a "did you mean". A missing file is no configuration, not an error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingot.daemon.watch.errors import ConfigError
+from ingot.daemon.watch.settings import WatchConfig, parse_watch_section
+from ingot.daemon.watch.yamlnodes import load_yaml_file
+from ingot.registry.home import IngotHome
+
+__all__ = ["CONFIG_NAME", "ConfigError", "DaemonConfig", "config_path", "load_daemon_config"]
+
+CONFIG_NAME = "config.yaml"
+_SECTIONS = ("watch",)
+
+
+@dataclass(frozen=True)
+class DaemonConfig:
+    """What config.yaml says; `path` is None when there is no file."""
+
+    path: Path | None = None
+    watch: WatchConfig | None = None
+
+
+def config_path(home: IngotHome) -> Path:
+    return home.path(CONFIG_NAME)
+
+
+def load_daemon_config(home: IngotHome, path: Path | None = None) -> DaemonConfig:
+    """Read and validate `path` (default `$INGOT_HOME/config.yaml`); raises ConfigError."""
+    path = (path or config_path(home)).expanduser().absolute()
+    if not path.exists():
+        return DaemonConfig()
+    document = load_yaml_file(path)
+    sections = document.mapping(_SECTIONS)
+    watch = sections.get("watch")
+    return DaemonConfig(
+        path=path,
+        watch=parse_watch_section(watch, base_dir=path.parent) if watch is not None and not watch.is_null else None,
+    )
