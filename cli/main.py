@@ -10,6 +10,25 @@ from importlib import metadata
 # One module per command, each exposing `register(subparsers)`; the order here
 # is the order `ingot --help` lists them in.
 COMMAND_MODULES: tuple[str, ...] = (
+    "cmd_fmt",
+    "cmd_inspect",
+    "cmd_synth",
+    "cmd_create",
+    "cmd_list",
+    "cmd_show",
+    "cmd_prompt",
+    "cmd_cp",
+    "cmd_rm",
+    "cmd_push",
+    "cmd_pull",
+    "cmd_login",
+    "cmd_hw",
+    "cmd_plan",
+    "cmd_serve",
+    "cmd_run",
+    "cmd_ps",
+    "cmd_stop",
+    "cmd_watch",
 )
 
 

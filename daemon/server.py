@@ -1,0 +1,391 @@
+"""`ingot serve`: the daemon process -- listeners, services, signals and graceful shutdown.
+
+Listeners:
+
+* always a unix socket (default `$INGOT_HOME/ingot.sock`, mode 0600: only the
+  owner can connect, so it needs no token);
+* with `listen`, also TCP. Off loopback that requires TLS (`tls`) and a token
+  (checked by `TokenAuthInterceptor`); on loopback both are optional (a token
+  given is still enforced).
+
+Each listener is its own `grpc.server` sharing the same servicers, so the
+token interceptor applies to TCP only. Both carry the ingot.v1 services, the
+standard health service and server reflection.
+
+Shutdown (SIGTERM, SIGINT, or `Daemon.shutdown()`): health turns NOT_SERVING,
+new RPCs are refused, requests in flight get `grace_seconds` to finish, then
+are cancelled (their streams end with done_reason "cancelled"), runners are
+stopped and the socket file is removed. A second signal skips the grace period.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import os
+import signal
+import socket
+import stat
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from ingot.daemon.address import Address
+from ingot.daemon.auth import TokenAuthInterceptor
+from ingot.daemon.catalog import Catalog
+from ingot.daemon.engine.runner_client import RunnerClient
+from ingot.daemon.engine.types import LoadOptions
+from ingot.daemon.hardware import HardwareReport, ProbeSources, detect_hardware
+from ingot.daemon.hardware.cpu import detect_cpu
+from ingot.daemon.keepalive import DEFAULT_KEEP_ALIVE, KeepAlive
+from ingot.daemon.memory import FreeMemory
+from ingot.daemon.scheduler import Scheduler, SchedulerLimits
+from ingot.daemon.servicers import InferenceServicer, ModelsServicer, RuntimeServicer
+from ingot.proto.ingot.v1 import inference_pb2, inference_pb2_grpc, models_pb2, models_pb2_grpc, runtime_pb2, runtime_pb2_grpc
+from ingot.registry.home import IngotHome
+from ingot.registry.store import Store
+
+__all__ = ["ConfigError", "Daemon", "ServeConfig", "TLSFiles", "serve"]
+
+_log = logging.getLogger("ingot.daemon")
+
+# sockaddr_un.sun_path holds 108 bytes including the terminating NUL.
+MAX_SOCKET_PATH = 107
+SERVICE_NAMES = (
+    inference_pb2.DESCRIPTOR.services_by_name["Inference"].full_name,
+    models_pb2.DESCRIPTOR.services_by_name["Models"].full_name,
+    runtime_pb2.DESCRIPTOR.services_by_name["Runtime"].full_name,
+)
+_MESSAGE_LIMIT = 64 * 1024 * 1024  # embeddings of many long inputs exceed gRPC's 4 MiB default
+# Spare worker threads beyond the admitted requests: ListRunning, health, Pull...
+_SPARE_WORKERS = 32
+
+
+class ConfigError(ValueError):
+    """The serve options cannot work together; str() says what to change."""
+
+
+@dataclass(frozen=True)
+class TLSFiles:
+    cert: Path
+    key: Path
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    home: IngotHome
+    socket_path: Path
+    listen: Address | None = None
+    tls: TLSFiles | None = None
+    token: str | None = field(default=None, repr=False)
+    max_loaded: int = 3
+    max_queue: int = 512
+    parallel: int = 4
+    keep_alive: KeepAlive = DEFAULT_KEEP_ALIVE
+    max_memory: int | None = None
+    grace_seconds: float = 10.0
+    default_registry: str | None = None
+    runner_startup_timeout: float = 120.0
+
+    def check(self) -> None:
+        """Raise ConfigError for settings that cannot work."""
+        if len(os.fsencode(self.socket_path)) > MAX_SOCKET_PATH:
+            raise ConfigError(
+                f"the socket path {self.socket_path} is longer than {MAX_SOCKET_PATH} bytes, "
+                "the limit of unix sockets; use a shorter INGOT_HOME or --socket"
+            )
+        for name in ("max_loaded", "max_queue", "parallel"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if self.grace_seconds < 0:
+            raise ConfigError(f"--grace must not be negative, got {self.grace_seconds}")
+        if self.max_memory is not None and self.max_memory <= 0:
+            raise ConfigError(f"--max-memory must be positive, got {self.max_memory}")
+        if self.listen is not None:
+            if self.listen.is_unix:
+                raise ConfigError("--listen takes HOST:PORT; the unix socket is always on (see --socket)")
+            if not self.listen.is_loopback and (self.tls is None or not self.token):
+                missing = " and ".join(
+                    part
+                    for part, absent in (
+                        ("TLS (--tls-cert and --tls-key)", self.tls is None),
+                        ("a token (INGOT_TOKEN or --token-file)", not self.token),
+                    )
+                    if absent
+                )
+                raise ConfigError(
+                    f"listening on {self.listen} (not loopback) requires {missing}; "
+                    "or listen on 127.0.0.1 only"
+                )
+        if self.tls is not None:
+            for label, path in (("certificate", self.tls.cert), ("key", self.tls.key)):
+                if not path.is_file():
+                    raise ConfigError(f"TLS {label} {path} does not exist or is not a file")
+
+
+class _Hardware:
+    """Hardware for the planner and the scheduler: the slow probes once, free memory fresh each time.
+
+    The first report (engine probe included) is taken in the background when
+    the daemon starts. Later ones re-read only what changes: RAM (and cgroup
+    limits) always, GPUs only on machines that have them.
+    """
+
+    def __init__(self, sources: ProbeSources) -> None:
+        self._sources = sources
+        self._lock = threading.Lock()
+        self._first: HardwareReport | None = None
+
+    def warm_up(self) -> None:
+        threading.Thread(target=self.report, name="ingot-hardware-probe", daemon=True).start()
+
+    def report(self) -> HardwareReport:
+        with self._lock:
+            if self._first is None:
+                # The engine probe (a child process importing llama.cpp) only
+                # matters where there is a GPU to offload to.
+                first = detect_hardware(self._sources.env, probe_engine_support=False)
+                if first.gpus:
+                    first = detect_hardware(self._sources.env)
+                self._first = first
+                for problem in self._first.problems:
+                    _log.info("hardware: %s", problem)
+                return self._first
+            first = self._first
+        if first.gpus:
+            return detect_hardware(self._sources.env, engine=first.engine)
+        cpu, _ = detect_cpu(self._sources)
+        return dataclasses.replace(first, cpu=cpu)
+
+    def free(self) -> FreeMemory:
+        report = self.report()
+        return FreeMemory(
+            ram_bytes=report.cpu.ram_available_bytes,
+            vram_bytes=sum(g.free_bytes for g in report.gpus if report.engine.can_offload_to(g.backend)),
+        )
+
+
+def _socket_in_use(path: Path) -> bool:
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(os.fspath(path))
+    except OSError:
+        return False
+    finally:
+        probe.close()
+    return True
+
+
+def _prepare_socket_path(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(mode):
+        raise ConfigError(f"{path} exists and is not a socket; move it away or use --socket")
+    if _socket_in_use(path):
+        raise ConfigError(f"another ingot daemon is already listening on {path}; stop it first (or use --socket)")
+    path.unlink()  # left behind by a daemon that did not shut down cleanly
+
+
+class Daemon:
+    """One running daemon; `start()`, then `wait()` or `shutdown()`."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        config.check()
+        self.config = config
+        self._stopped = threading.Event()
+        self._shutdown_lock = threading.Lock()
+        self._shutting_down = False
+        self._servers: list[grpc.Server] = []
+        self._health = health.HealthServicer(experimental_non_blocking=True)
+        self._hardware = _Hardware(ProbeSources.from_env(os.environ))
+        self.tcp_port: int | None = None
+        store = Store.open(config.home)
+        self.catalog = Catalog(store, hardware=self._hardware.report, n_parallel=config.parallel)
+        self.scheduler = Scheduler(
+            start_runner=self._start_runner,
+            plan_load=self.catalog.plan,
+            memory=self._hardware,
+            limits=SchedulerLimits(
+                max_loaded=config.max_loaded,
+                max_queue=config.max_queue,
+                max_memory=config.max_memory,
+                default_keep_alive=config.keep_alive,
+            ),
+        )
+
+    def _start_runner(self, options: LoadOptions) -> RunnerClient:
+        return RunnerClient.start(
+            options, startup_timeout=self.config.runner_startup_timeout, max_queue=self.config.max_queue
+        )
+
+    def _server(self, interceptors: tuple[grpc.ServerInterceptor, ...]) -> grpc.Server:
+        workers = self.config.max_queue * self.config.max_loaded + _SPARE_WORKERS
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingot-rpc"),
+            interceptors=interceptors,
+            options=[
+                ("grpc.so_reuseport", 0),  # a second daemon on the same port must fail, not share it
+                ("grpc.max_send_message_length", _MESSAGE_LIMIT),
+                ("grpc.max_receive_message_length", _MESSAGE_LIMIT),
+            ],
+        )
+        inference_pb2_grpc.add_InferenceServicer_to_server(
+            InferenceServicer(catalog=self.catalog, scheduler=self.scheduler), server
+        )
+        models_pb2_grpc.add_ModelsServicer_to_server(
+            ModelsServicer(
+                catalog=self.catalog, scheduler=self.scheduler, default_registry=self.config.default_registry
+            ),
+            server,
+        )
+        runtime_pb2_grpc.add_RuntimeServicer_to_server(
+            RuntimeServicer(catalog=self.catalog, scheduler=self.scheduler), server
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
+        reflection.enable_server_reflection(
+            (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            server,
+        )
+        return server
+
+    def start(self) -> None:
+        config = self.config
+        self._hardware.warm_up()
+        _prepare_socket_path(config.socket_path)
+        unix_server = self._server(())
+        # The socket is created with the umask in force: make it 0600 from birth.
+        old_umask = os.umask(0o177)
+        try:
+            unix_server.add_insecure_port(f"unix:{config.socket_path}")
+            unix_server.start()
+        finally:
+            os.umask(old_umask)
+        os.chmod(config.socket_path, 0o600)
+        self._servers.append(unix_server)
+        if config.listen is not None:
+            interceptors = (TokenAuthInterceptor(config.token),) if config.token else ()
+            tcp_server = self._server(interceptors)
+            target = config.listen.grpc_target
+            try:
+                if config.tls is not None:
+                    credentials = grpc.ssl_server_credentials(
+                        [(config.tls.key.read_bytes(), config.tls.cert.read_bytes())]
+                    )
+                    port = tcp_server.add_secure_port(target, credentials)
+                else:
+                    port = tcp_server.add_insecure_port(target)
+            except RuntimeError as exc:
+                self._abort_start()
+                raise ConfigError(f"cannot listen on {target}: {exc} (is the port in use?)") from None
+            if port == 0:
+                self._abort_start()
+                raise ConfigError(f"cannot listen on {target}: the address is in use or not available")
+            tcp_server.start()
+            self.tcp_port = port
+            self._servers.append(tcp_server)
+        self._health.set("", health_pb2.HealthCheckResponse.SERVING)
+        for name in SERVICE_NAMES:
+            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        where = [f"unix:{config.socket_path}"]
+        if config.listen is not None:
+            scheme = "tls" if config.tls else "plain"
+            auth = "token" if config.token else "no token"
+            where.append(f"{config.listen.host}:{self.tcp_port} ({scheme}, {auth})")
+        _log.info(
+            "ingot daemon listening on %s",
+            ", ".join(where),
+            extra={
+                "fields": {
+                    "pid": os.getpid(),
+                    "max_loaded": config.max_loaded,
+                    "max_queue": config.max_queue,
+                    "parallel": config.parallel,
+                    "keep_alive": str(config.keep_alive),
+                }
+            },
+        )
+
+    def _abort_start(self) -> None:
+        for server in self._servers:
+            server.stop(None)
+        self._remove_socket()
+        self.scheduler.close()
+
+    def _remove_socket(self) -> None:
+        try:
+            os.unlink(self.config.socket_path)
+        except OSError as exc:
+            if exc.errno != errno.ENOENT:
+                _log.warning("could not remove %s: %s", self.config.socket_path, exc)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the daemon has shut down; True once it has."""
+        return self._stopped.wait(timeout)
+
+    def shutdown(self, *, grace_seconds: float | None = None) -> None:
+        """Stop gracefully (see the module docstring); safe to call more than once."""
+        with self._shutdown_lock:
+            if self._shutting_down:
+                return
+            self._shutting_down = True
+        grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
+        _log.info("shutting down: %.1f s for requests in flight", grace)
+        self._health.enter_graceful_shutdown()
+        self.scheduler.begin_shutdown()
+        # New RPCs are refused from here; the servers' own deadline comes after
+        # ours so cancelled streams can still send their final chunk.
+        stopped = [server.stop(grace + 5.0) for server in self._servers]
+        if not self.scheduler.drain(grace):
+            cancelled = self.scheduler.cancel_all()
+            _log.info("cancelled %d requests still running after the grace period", cancelled)
+            self.scheduler.drain(5.0)
+        for event in stopped:
+            event.wait()
+        self.scheduler.close()
+        self._remove_socket()
+        _log.info("ingot daemon stopped")
+        self._stopped.set()
+
+    def force(self) -> None:
+        """Cancel everything in flight now (a second signal during shutdown)."""
+        self.scheduler.cancel_all()
+
+
+def serve(config: ServeConfig) -> int:
+    """Run a daemon in this (main) thread until SIGTERM/SIGINT; returns the exit status."""
+    daemon = Daemon(config)
+    requested = threading.Event()
+    signals_seen: list[int] = []
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        signals_seen.append(signum)
+        if requested.is_set():
+            daemon.force()
+        requested.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        daemon.start()
+        # Event.wait with a timeout keeps the main thread responsive to signals.
+        while not requested.wait(timeout=3600):
+            pass
+        _log.info("received %s", signal.Signals(signals_seen[0]).name)
+        shutdown = threading.Thread(target=daemon.shutdown, name="ingot-shutdown")
+        shutdown.start()
+        while shutdown.is_alive():
+            shutdown.join(timeout=0.5)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0

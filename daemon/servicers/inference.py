@@ -1,0 +1,297 @@
+"""The `ingot.v1.Inference` service: Generate, Chat, Embed, Tokenize, Detokenize.
+
+Each method resolves the model, merges its options, takes a lease from the
+scheduler (which loads the model when needed) and talks to the runner.
+Errors are mapped to status codes by `ingot.daemon.status`; every request
+writes one log line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import grpc
+
+from ingot.daemon.calls import CallWatch
+from ingot.daemon.catalog import Catalog
+from ingot.daemon.convert import metrics_to_proto
+from ingot.daemon.engine.errors import RunnerDiedError
+from ingot.daemon.engine.types import Chunk, DoneReason, GenerateRequest
+from ingot.daemon.errors import GenerationFailedError, InvalidOptionError
+from ingot.daemon.keepalive import KeepAlive, parse_keep_alive
+from ingot.daemon.options import ResolvedOptions, options_from_proto, resolve_format, resolve_options
+from ingot.daemon.prompt import Prompt, PromptSource, chat_prompt, generate_prompt
+from ingot.daemon.requestlog import RequestRecord, logged
+from ingot.daemon.scheduler import Lease, Scheduler
+from ingot.daemon.status import stream_errors, unary_errors
+from ingot.modelfile.template import ChatMessage
+from ingot.proto.ingot.v1 import common_pb2, inference_pb2, inference_pb2_grpc
+from ingot.registry.package import Package
+
+__all__ = ["InferenceServicer"]
+
+_ROLES = ("system", "user", "assistant", "tool")
+
+
+def _keep_alive(message: object) -> KeepAlive | None:
+    if message.HasField("keep_alive"):  # type: ignore[attr-defined]
+        return parse_keep_alive(message.keep_alive)  # type: ignore[attr-defined]
+    return None
+
+
+def _require_model(name: str) -> None:
+    if not name.strip():
+        raise InvalidOptionError("model", "no model named", hint="set the request's model field, e.g. 'llama3'")
+
+
+class InferenceServicer(inference_pb2_grpc.InferenceServicer):
+    def __init__(self, *, catalog: Catalog, scheduler: Scheduler) -> None:
+        self._catalog = catalog
+        self._scheduler = scheduler
+
+    # ---- shared steps ------------------------------------------------------------
+
+    def _prepare(self, model: str, options: common_pb2.Options, fmt: str = "") -> tuple[Package, ResolvedOptions]:
+        _require_model(model)
+        package = self._catalog.package(model)
+        json_output, grammar = resolve_format(fmt)
+        resolved = resolve_options(
+            package.modelfile.parameters, options_from_proto(options), json_output=json_output, grammar=grammar
+        )
+        return package, resolved
+
+    def _lease(
+        self,
+        package: Package,
+        resolved: ResolvedOptions,
+        keep_alive: KeepAlive | None,
+        watch: CallWatch,
+        *,
+        any_settings: bool = False,
+    ) -> Lease:
+        spec = self._catalog.spec(package, resolved.load)
+        return self._scheduler.acquire(
+            spec, keep_alive=keep_alive, is_cancelled=watch.cancelled, any_settings=any_settings
+        )
+
+    def _source(self, package: Package) -> PromptSource:
+        info = self._catalog.info(package)
+        texts = self._catalog.token_texts(package) if package.modelfile.template is None and info.chat_template else None
+        return PromptSource.of(
+            package,
+            gguf_chat_template=info.chat_template,
+            bos_token=texts.bos if texts else "",
+            eos_token=texts.eos if texts else "",
+        )
+
+    def _stream(
+        self, lease: Lease, request: GenerateRequest, watch: CallWatch, record: RequestRecord
+    ) -> Iterator[Chunk]:
+        """Chunks from the runner; the runner stops when the client goes away or the daemon shuts down."""
+        stream = lease.runner.generate(request)  # bad requests raise here, before any chunk
+        lease.set_canceller(stream.cancel)
+        remove = watch.on_cancel(stream.cancel)
+        finished = False
+        try:
+            for chunk in stream:
+                if chunk.done:
+                    finished = True
+                    if chunk.done_reason is DoneReason.ERROR:
+                        raise GenerationFailedError(chunk.error or "the runner could not finish this request")
+                    metrics = chunk.metrics
+                    if metrics is not None:
+                        record.prompt_tokens = metrics.prompt_tokens
+                        record.cached_prompt_tokens = metrics.cached_prompt_tokens
+                        record.completion_tokens = metrics.completion_tokens
+                        record.truncated_tokens += metrics.truncated_tokens
+                        record.time_to_first_token_ns = metrics.time_to_first_token_ns
+                    record.done_reason = chunk.done_reason.value if chunk.done_reason else ""
+                yield chunk
+        except RunnerDiedError:
+            finished = True
+            lease.runner_died()
+            raise
+        finally:
+            remove()
+            lease.set_canceller(None)
+            if not finished:
+                stream.cancel()
+
+    def _final_metrics(
+        self, chunk: Chunk, record: RequestRecord, lease: Lease, submitted_ns: int, extra_truncated: int = 0
+    ) -> common_pb2.Metrics:
+        return metrics_to_proto(
+            chunk.metrics,
+            total_ns=time.monotonic_ns() - record.started_ns,
+            load_ns=lease.load_ns,
+            queue_ns=lease.queue_ns,
+            first_token_offset_ns=submitted_ns - record.started_ns,
+            extra_truncated=extra_truncated,
+        )
+
+    # ---- RPCs ----------------------------------------------------------------------
+
+    @stream_errors
+    def Generate(
+        self, request: inference_pb2.GenerateRequest, context: grpc.ServicerContext
+    ) -> Iterator[inference_pb2.GenerateResponse]:
+        record = RequestRecord("Generate", model=request.model, peer=context.peer())
+        with logged(record):
+            watch = CallWatch(context, wake=self._scheduler.wake)
+            package, resolved = self._prepare(request.model, request.options, request.format)
+            record.model = package.reference.short
+            name = package.reference.short
+            with self._lease(package, resolved, _keep_alive(request), watch) as lease:
+                record.queue_ns, record.load_ns = lease.queue_ns, lease.load_ns
+                if not request.prompt and not request.raw:
+                    # Ollama's convention: an empty prompt only loads the model.
+                    record.done_reason = "load"
+                    yield inference_pb2.GenerateResponse(
+                        model=name,
+                        done=True,
+                        done_reason="load",
+                        metrics=metrics_to_proto(
+                            None,
+                            total_ns=time.monotonic_ns() - record.started_ns,
+                            load_ns=lease.load_ns,
+                            queue_ns=lease.queue_ns,
+                            first_token_offset_ns=0,
+                        ),
+                    )
+                    return
+                prompt = generate_prompt(
+                    self._source(package),
+                    request.prompt,
+                    system=request.system if request.HasField("system") else None,
+                    template=request.template if request.HasField("template") else None,
+                    raw=request.raw,
+                )
+                engine_request = GenerateRequest(prompt=prompt.text, sampling=resolved.sampling, add_bos=prompt.add_bos)
+                submitted = time.monotonic_ns()
+                for chunk in self._stream(lease, engine_request, watch, record):
+                    response = inference_pb2.GenerateResponse(model=name, response=chunk.text, done=chunk.done)
+                    if chunk.done:
+                        response.done_reason = chunk.done_reason.value if chunk.done_reason else ""
+                        response.metrics.CopyFrom(self._final_metrics(chunk, record, lease, submitted))
+                    yield response
+
+    @stream_errors
+    def Chat(
+        self, request: inference_pb2.ChatRequest, context: grpc.ServicerContext
+    ) -> Iterator[inference_pb2.ChatResponse]:
+        record = RequestRecord("Chat", model=request.model, peer=context.peer())
+        with logged(record):
+            watch = CallWatch(context, wake=self._scheduler.wake)
+            messages = []
+            for index, message in enumerate(request.messages):
+                if message.role not in _ROLES:
+                    raise InvalidOptionError(
+                        f"messages[{index}].role", f"unknown role {message.role!r}", hint=f"use one of {', '.join(_ROLES)}"
+                    )
+                messages.append(ChatMessage(message.role, message.content))
+            package, resolved = self._prepare(request.model, request.options, request.format)
+            record.model = name = package.reference.short
+            with self._lease(package, resolved, _keep_alive(request), watch) as lease:
+                record.queue_ns, record.load_ns = lease.queue_ns, lease.load_ns
+                if not messages:
+                    record.done_reason = "load"
+                    yield inference_pb2.ChatResponse(
+                        model=name,
+                        message=common_pb2.ChatMessage(role="assistant"),
+                        done=True,
+                        done_reason="load",
+                    )
+                    return
+                runner = lease.runner
+                prompt: Prompt = chat_prompt(
+                    self._source(package),
+                    messages,
+                    count_tokens=lambda text: len(runner.tokenize(text, add_bos=True, special=True)),
+                    n_ctx=lease.options.n_ctx,
+                    num_predict=resolved.sampling.num_predict,
+                )
+                record.truncated_tokens = prompt.truncated_tokens
+                engine_request = GenerateRequest(prompt=prompt.text, sampling=resolved.sampling, add_bos=prompt.add_bos)
+                submitted = time.monotonic_ns()
+                for chunk in self._stream(lease, engine_request, watch, record):
+                    response = inference_pb2.ChatResponse(
+                        model=name,
+                        message=common_pb2.ChatMessage(role="assistant", content=chunk.text),
+                        done=chunk.done,
+                    )
+                    if chunk.done:
+                        response.done_reason = chunk.done_reason.value if chunk.done_reason else ""
+                        response.metrics.CopyFrom(
+                            self._final_metrics(chunk, record, lease, submitted, extra_truncated=prompt.truncated_tokens)
+                        )
+                    yield response
+
+    @unary_errors
+    def Embed(self, request: inference_pb2.EmbedRequest, context: grpc.ServicerContext) -> inference_pb2.EmbedResponse:
+        record = RequestRecord("Embed", model=request.model, peer=context.peer())
+        with logged(record):
+            watch = CallWatch(context, wake=self._scheduler.wake)
+            package, resolved = self._prepare(request.model, request.options)
+            record.model = name = package.reference.short
+            truncate = request.truncate if request.HasField("truncate") else True
+            normalize = request.normalize if request.HasField("normalize") else True
+            with self._lease(package, resolved, _keep_alive(request), watch) as lease:
+                record.queue_ns, record.load_ns = lease.queue_ns, lease.load_ns
+                runner = lease.runner
+                n_ctx = lease.options.n_ctx
+                texts = list(request.input)
+                counted = 0
+                for index, text in enumerate(texts):
+                    tokens = runner.tokenize(text, add_bos=True, special=False)
+                    if len(tokens) > n_ctx and truncate:
+                        # Keep the start: cut at the context size and decode back to text.
+                        # Keep the start; one token of slack for re-tokenizing the cut text.
+                        kept = tokens[: n_ctx - 1]
+                        texts[index] = runner.detokenize(kept)
+                        record.truncated_tokens += len(tokens) - len(kept)
+                        tokens = kept
+                    counted += len(tokens)
+                started = time.monotonic_ns()
+                vectors = runner.embed(texts, normalize=normalize) if texts else []
+                record.prompt_tokens = counted
+                return inference_pb2.EmbedResponse(
+                    model=name,
+                    embeddings=[inference_pb2.Embedding(values=v) for v in vectors],
+                    metrics=common_pb2.Metrics(
+                        prompt_eval_count=counted,
+                        truncated_tokens=record.truncated_tokens,
+                        total_duration_ns=time.monotonic_ns() - record.started_ns,
+                        load_duration_ns=lease.load_ns,
+                        queue_duration_ns=lease.queue_ns,
+                        prompt_eval_duration_ns=time.monotonic_ns() - started,
+                    ),
+                )
+
+    @unary_errors
+    def Tokenize(
+        self, request: inference_pb2.TokenizeRequest, context: grpc.ServicerContext
+    ) -> inference_pb2.TokenizeResponse:
+        record = RequestRecord("Tokenize", model=request.model, peer=context.peer())
+        with logged(record):
+            watch = CallWatch(context, wake=self._scheduler.wake)
+            package, resolved = self._prepare(request.model, common_pb2.Options())
+            record.model = package.reference.short
+            add_bos = request.add_bos if request.HasField("add_bos") else True
+            with self._lease(package, resolved, _keep_alive(request), watch, any_settings=True) as lease:
+                tokens = lease.runner.tokenize(request.content, add_bos=add_bos, special=True)
+            record.prompt_tokens = len(tokens)
+            return inference_pb2.TokenizeResponse(tokens=tokens)
+
+    @unary_errors
+    def Detokenize(
+        self, request: inference_pb2.DetokenizeRequest, context: grpc.ServicerContext
+    ) -> inference_pb2.DetokenizeResponse:
+        record = RequestRecord("Detokenize", model=request.model, peer=context.peer())
+        with logged(record):
+            watch = CallWatch(context, wake=self._scheduler.wake)
+            package, resolved = self._prepare(request.model, common_pb2.Options())
+            record.model = package.reference.short
+            with self._lease(package, resolved, _keep_alive(request), watch, any_settings=True) as lease:
+                text = lease.runner.detokenize(list(request.tokens))
+            return inference_pb2.DetokenizeResponse(content=text)

@@ -1,0 +1,1 @@
+"""The `ingot` proto package; its import path mirrors the .proto files' (`ingot/v1/...`)."""

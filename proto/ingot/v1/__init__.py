@@ -1,0 +1,1 @@
+"""Generated stubs of the ingot gRPC contract (package ingot.v1)."""

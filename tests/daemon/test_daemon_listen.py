@@ -1,0 +1,99 @@
+"""TCP listeners: loopback without TLS, TLS plus token elsewhere, and the token interceptor."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import grpc
+import pytest
+from daemon_helpers import DaemonProcess
+from grpc_health.v1 import health_pb2
+
+from ingot.cli.client import ClientError, connect
+from ingot.proto.ingot.v1 import runtime_pb2
+
+StartDaemon = Callable[..., DaemonProcess]
+TOKEN = "s3cret-token"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+def test_listening_beyond_loopback_needs_tls_and_a_token(fresh_home: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ingot.cli.main", "serve", "--listen", f"0.0.0.0:{_free_port()}"],
+        env={**os.environ, "INGOT_HOME": str(fresh_home), "INGOT_TOKEN": ""},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "TLS (--tls-cert and --tls-key)" in result.stderr and "token" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_loopback_tcp_without_tls_and_one_daemon_per_socket(fresh_home: Path, start_daemon: StartDaemon) -> None:
+    port = _free_port()
+    first = start_daemon(fresh_home, "--listen", f"127.0.0.1:{port}")
+    with connect({"INGOT_HOST": f"127.0.0.1:{port}", "INGOT_HOME": str(fresh_home)}) as client:
+        client.check()
+        assert client.runtime.Version(runtime_pb2.VersionRequest(), timeout=10).version
+
+    second = subprocess.run(
+        [sys.executable, "-m", "ingot.cli.main", "serve"],
+        env={**os.environ, "INGOT_HOME": str(fresh_home)}, capture_output=True, text=True, timeout=60,
+    )
+    assert second.returncode == 1
+    assert "already listening" in second.stderr and "Traceback" not in second.stderr
+    assert first.health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == 1
+
+
+def test_tls_and_token_are_enforced_on_tcp_only(
+    fresh_home: Path, tls_pair: tuple[Path, Path], start_daemon: StartDaemon
+) -> None:
+    cert, key = tls_pair
+    port = _free_port()
+    daemon = start_daemon(
+        fresh_home, "--listen", f"127.0.0.1:{port}", "--tls-cert", str(cert), "--tls-key", str(key),
+        env={"INGOT_TOKEN": TOKEN},
+    )
+    base = {"INGOT_HOST": f"127.0.0.1:{port}", "INGOT_HOME": str(fresh_home), "INGOT_TLS_CA": str(cert)}
+
+    with connect({**base, "INGOT_TOKEN": TOKEN}) as client:
+        client.check()
+        assert client.runtime.Version(runtime_pb2.VersionRequest(), timeout=10).engine_version
+
+    for token in ("", "wrong"):
+        with connect({**base, "INGOT_TOKEN": token}) as client:
+            # Health stays open for probes; everything else needs the token.
+            assert client.health.Check(health_pb2.HealthCheckRequest(), timeout=10).status == 1
+            with pytest.raises(grpc.RpcError) as refused:
+                client.runtime.ListRunning(runtime_pb2.ListRunningRequest(), timeout=10)
+            assert refused.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "INGOT_TOKEN" in refused.value.details()
+
+    # Plain text to a TLS port does not get through.
+    with connect({**base, "INGOT_TLS_CA": "", "INGOT_HOST": f"localhost:{port}"}) as client:
+        with pytest.raises(ClientError):
+            client.check(timeout=3)
+
+    # The unix socket needs no token: its 0600 mode is the access control.
+    assert daemon.runtime.ListRunning(runtime_pb2.ListRunningRequest(), timeout=10) is not None
