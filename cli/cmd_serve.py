@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ingot.daemon.address import AddressError, default_socket, parse_address
 from ingot.daemon.auth import TOKEN_ENV, read_token_file
+from ingot.daemon.config import load_daemon_config
 from ingot.daemon.keepalive import DEFAULT_KEEP_ALIVE, KeepAliveError, parse_keep_alive
 from ingot.daemon.requestlog import LOG_FORMATS, configure_logging
 from ingot.daemon.server import ConfigError, ServeConfig, TLSFiles, serve
@@ -85,6 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--grace", type=float, default=10.0, metavar="SECONDS",
         help="on shutdown, how long requests in flight may run before they are cancelled (10)",
     )
+    parser.add_argument(
+        "--config", type=Path, metavar="PATH",
+        help="daemon config file; its watch: section runs a GitOps watcher (default: $INGOT_HOME/config.yaml)",
+    )
     parser.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="log lines as text or JSON (text)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
     parser.set_defaults(handler=run)
@@ -113,6 +118,7 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         max_memory=parse_size(args.max_memory) if args.max_memory else None,
         grace_seconds=args.grace,
         default_registry=default_registry(env),
+        watch=load_daemon_config(home, args.config).watch,
     )
 
 

@@ -40,6 +40,7 @@ from grpc_reflection.v1alpha import reflection
 from ingot.daemon.address import Address
 from ingot.daemon.auth import TokenAuthInterceptor
 from ingot.daemon.catalog import Catalog
+from ingot.daemon.watch import DaemonReloader, WatchConfig, Watcher, start_watcher
 from ingot.daemon.engine.runner_client import RunnerClient
 from ingot.daemon.engine.types import LoadOptions
 from ingot.daemon.hardware import HardwareReport, ProbeSources, detect_hardware
@@ -93,6 +94,8 @@ class ServeConfig:
     grace_seconds: float = 10.0
     default_registry: str | None = None
     runner_startup_timeout: float = 120.0
+    # The `watch:` section of config.yaml: a GitOps watcher running inside the daemon.
+    watch: WatchConfig | None = None
 
     def check(self) -> None:
         """Raise ConfigError for settings that cannot work."""
@@ -210,6 +213,7 @@ class Daemon:
         self._health = health.HealthServicer(experimental_non_blocking=True)
         self._hardware = _Hardware(ProbeSources.from_env(os.environ))
         self.tcp_port: int | None = None
+        self.watcher: Watcher | None = None
         store = Store.open(config.home)
         self.catalog = Catalog(store, hardware=self._hardware.report, n_parallel=config.parallel)
         self.scheduler = Scheduler(
@@ -297,6 +301,14 @@ class Daemon:
         self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         for name in SERVICE_NAMES:
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if config.watch is not None:
+            # The watcher hot-swaps through this daemon's own socket, as any client would.
+            self.watcher = start_watcher(
+                config.watch,
+                home=config.home,
+                reloader=DaemonReloader(Address(unix_path=config.socket_path), token=config.token),
+                in_daemon=True,
+            )
         where = [f"unix:{config.socket_path}"]
         if config.listen is not None:
             scheme = "tls" if config.tls else "plain"
@@ -341,6 +353,8 @@ class Daemon:
             self._shutting_down = True
         grace = self.config.grace_seconds if grace_seconds is None else grace_seconds
         _log.info("shutting down: %.1f s for requests in flight", grace)
+        if self.watcher is not None:
+            self.watcher.stop()
         self._health.enter_graceful_shutdown()
         self.scheduler.begin_shutdown()
         # New RPCs are refused from here; the servers' own deadline comes after
