@@ -9,10 +9,6 @@ import sys
 import tempfile
 from typing import Any
 
-from ingot.modelfile import ModelfileError, format_modelfile
-from ingot.modelfile.semantics import build_modelfile
-from ingot.modelfile.syntax import parse_document
-
 
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
@@ -38,6 +34,11 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: the Modelfile parser loads lark, which `ingot --help` must not pay for.
+    from ingot.modelfile import ModelfileError, format_modelfile
+    from ingot.modelfile.semantics import build_modelfile
+    from ingot.modelfile.syntax import parse_document
+
     if args.write and args.file == "-":
         print("error: --write needs a file, not standard input", file=sys.stderr)
         return 2

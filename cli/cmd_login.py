@@ -8,8 +8,9 @@ import sys
 
 from ingot.cli.output import user_errors
 from ingot.cli.registry_args import add_connection_arguments, client_options
-from ingot.registry.oci import Credentials, RegistryClient, erase_credentials, save_credentials
-from ingot.registry.oci.errors import CredentialsError
+
+# ingot.registry.oci (oras, requests) is imported inside the functions that
+# use it, so that building the parser for `ingot --help` stays cheap.
 
 LOGIN_DESCRIPTION = """\
 Check a username and password against HOST's /v2/ endpoint, then store them
@@ -44,6 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def normalize_host(raw: str) -> str:
     """`https://host:5000/` -> `host:5000`: what Docker's config is keyed by."""
+    from ingot.registry.oci.errors import CredentialsError
+
     host = raw.strip()
     for scheme in ("https://", "http://"):
         if host.lower().startswith(scheme):
@@ -55,6 +58,8 @@ def normalize_host(raw: str) -> str:
 
 
 def _read_username(args: argparse.Namespace) -> str:
+    from ingot.registry.oci.errors import CredentialsError
+
     if args.username:
         return str(args.username)
     if args.password_stdin or not sys.stdin.isatty():
@@ -66,6 +71,8 @@ def _read_username(args: argparse.Namespace) -> str:
 
 
 def _read_password(args: argparse.Namespace) -> str:
+    from ingot.registry.oci.errors import CredentialsError
+
     if args.password_stdin:
         password = sys.stdin.read()
         password = password[:-1] if password.endswith("\n") else password
@@ -82,6 +89,8 @@ def _read_password(args: argparse.Namespace) -> str:
 
 @user_errors()
 def run_login(args: argparse.Namespace) -> int:
+    from ingot.registry.oci import Credentials, RegistryClient, save_credentials
+
     host = normalize_host(args.host)
     options = client_options(args)
     username = _read_username(args)
@@ -98,6 +107,8 @@ def run_login(args: argparse.Namespace) -> int:
 
 @user_errors()
 def run_logout(args: argparse.Namespace) -> int:
+    from ingot.registry.oci import erase_credentials
+
     host = normalize_host(args.host)
     if erase_credentials(host):
         print(f"Removed the login for {host}")

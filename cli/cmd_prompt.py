@@ -13,17 +13,14 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingot.cli.output import print_json, user_errors
-from ingot.modelfile.template import (
-    ChatMessage,
-    InputError,
-    Template,
-    compile_template,
-    render_generate,
-    render_prompt,
-)
+
+# The template engine (lark, jinja2) is imported where it is used, so that
+# building the parser for `ingot --help` does not load it.
+if TYPE_CHECKING:
+    from ingot.modelfile.template import ChatMessage, Template
 
 _MESSAGES_SHAPE = ('a JSON list of {"role": ..., "content": ...} objects, or an object '
                    '{"messages": [...], "tools": [...]}')
@@ -75,8 +72,10 @@ class _Conversation:
     tools: tuple[Any, ...] | None
 
 
-@user_errors(InputError)
+@user_errors("ingot.modelfile.template:InputError")
 def run(args: argparse.Namespace) -> int:
+    from ingot.modelfile.template import ChatMessage, InputError, render_generate, render_prompt
+
     if args.model is None and args.template is None:
         raise InputError("give a model NAME or --template FILE")
     conversation = _read_conversation(args.messages) if args.messages else _Conversation(None, None)
@@ -115,11 +114,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _read_template(path: Path) -> Template:
+    from ingot.modelfile.template import compile_template
+
     text = path.read_bytes().decode("utf-8-sig", "surrogateescape")
     return compile_template(text, name=str(path))
 
 
 def _read_conversation(path: Path) -> _Conversation:
+    from ingot.modelfile.template import ChatMessage, InputError
+
     raw = path.read_bytes().decode("utf-8-sig", "surrogateescape")
     try:
         data = json.loads(raw)
@@ -143,6 +146,7 @@ def _read_conversation(path: Path) -> _Conversation:
 
 
 def _model_defaults(name: str) -> _ModelDefaults:
+    from ingot.modelfile.template import compile_template
     from ingot.registry.gguf_info import inspect_gguf
     from ingot.registry.home import IngotHome
     from ingot.registry.package import load_package

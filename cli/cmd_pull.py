@@ -16,7 +16,6 @@ from ingot.cli.registry_args import (
 )
 from ingot.cli.transfer_progress import transfer_display
 from ingot.registry.home import default_registry
-from ingot.registry.oci import pull
 from ingot.registry.reference import Reference
 from ingot.registry.store import Store
 
@@ -46,6 +45,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @user_errors()
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: the transfer code loads oras and
+    # requests, which building the parser for `ingot --help` must not pay for.
+    from ingot.registry.oci import pull
+
     options = client_options(args)
     ref = Reference.parse(args.name)
     if ref.host is None:

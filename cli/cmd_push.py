@@ -16,7 +16,6 @@ from ingot.cli.registry_args import (
 )
 from ingot.cli.transfer_progress import transfer_display
 from ingot.registry.home import default_registry
-from ingot.registry.oci import push
 from ingot.registry.reference import Reference
 from ingot.registry.store import Store
 
@@ -49,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 @user_errors()
 def run(args: argparse.Namespace) -> int:
+    # Imported here, not at the top: the transfer code loads oras and
+    # requests, which building the parser for `ingot --help` must not pay for.
+    from ingot.registry.oci import push
+
     options = client_options(args)
     source = Reference.parse(args.name)
     registry = default_registry()

@@ -10,29 +10,32 @@ import sys
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingot.cli.output import error, human_ago, print_json, user_errors
-from ingot.daemon.config import config_path, load_daemon_config
 from ingot.daemon.keepalive import KeepAliveError, parse_keep_alive
-from ingot.daemon.watch import (
-    ConfigError,
-    DaemonReloader,
-    FolderStatus,
-    ReconcileReport,
-    ReloadReport,
-    RetrySettings,
-    WatchConfig,
-    WatchEvent,
-    parse_push_target,
-    read_status,
-    start_watcher,
-)
-from ingot.daemon.watch.settings import DEFAULT_DEBOUNCE, DEFAULT_RESYNC
 from ingot.registry.home import IngotHome
 from ingot.registry.reference import Reference
 
+# The watcher (watchdog, yaml, grpc, the build and push code) is imported inside
+# the functions that use it, so that building the parser for `ingot --help`
+# does not load it.
+if TYPE_CHECKING:
+    from ingot.daemon.watch import (
+        DaemonReloader,
+        FolderStatus,
+        ReconcileReport,
+        ReloadReport,
+        WatchConfig,
+        WatchEvent,
+    )
+
 __all__ = ["register"]
+
+# The defaults of ingot.daemon.watch.settings, written out because importing
+# that module loads the whole watcher; tests/cli/test_startup.py keeps them equal.
+DEFAULT_DEBOUNCE = 0.5
+DEFAULT_RESYNC = 300.0
 
 DESCRIPTION = """\
 Watch DIR for Modelfiles and keep their models built, tagged, pushed and
@@ -96,6 +99,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config_from_args(args: argparse.Namespace, home: IngotHome) -> WatchConfig:
+    from ingot.daemon.config import config_path, load_daemon_config
+    from ingot.daemon.watch import ConfigError, RetrySettings, WatchConfig, parse_push_target
+
     if args.dir is None:
         path = args.config or config_path(home)
         loaded = load_daemon_config(home, path)
@@ -146,6 +152,8 @@ class _EventPrinter:
         self._shown_problems: dict[str, str] = {}
 
     def __call__(self, event: WatchEvent) -> None:
+        from ingot.daemon.watch import ReloadReport
+
         if self._json:
             print(json.dumps(event.to_json()), flush=True)
             return
@@ -194,6 +202,8 @@ class _EventPrinter:
 
 
 def _run_once(config: WatchConfig, home: IngotHome, reloader: DaemonReloader | None, as_json: bool) -> int:
+    from ingot.daemon.watch import ReconcileReport, ReloadReport, start_watcher
+
     watcher = start_watcher(config, home=home, reloader=reloader, on_event=_EventPrinter(as_json))
     try:
         report = watcher.wait_for(ReconcileReport, timeout=24 * 3600)
@@ -208,6 +218,8 @@ def _run_once(config: WatchConfig, home: IngotHome, reloader: DaemonReloader | N
 
 
 def _run_forever(config: WatchConfig, home: IngotHome, reloader: DaemonReloader | None, as_json: bool) -> int:
+    from ingot.daemon.watch import start_watcher
+
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -266,6 +278,8 @@ def _print_status(folders: list[FolderStatus]) -> None:
 
 
 def _status(args: argparse.Namespace, home: IngotHome) -> int:
+    from ingot.daemon.watch import read_status
+
     root = args.dir.expanduser().absolute() if args.dir is not None else None
     folders = read_status(home, root)
     if args.json:
@@ -291,6 +305,8 @@ def _configure_logging(verbose: bool) -> None:
 
 @user_errors()
 def run(args: argparse.Namespace) -> int:
+    from ingot.daemon.watch import DaemonReloader
+
     home = IngotHome.from_env()
     _configure_logging(args.verbose)
     if args.status:

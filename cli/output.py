@@ -8,6 +8,7 @@ traceback: wrap a handler in `@user_errors()` to get that.
 from __future__ import annotations
 
 import functools
+import importlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -107,18 +108,39 @@ def _one_message(exc: BaseException) -> str:
     return "; ".join(line.removeprefix("hint: ").strip() for line in text.splitlines() if line.strip())
 
 
-def user_errors(*extra: type[BaseException]) -> Callable[[Handler], Handler]:
-    """Decorate a command handler: known user errors (plus `extra`) print one `error:` line and return 1."""
+def user_errors(*extra: type[BaseException] | str) -> Callable[[Handler], Handler]:
+    """Decorate a command handler: known user errors (plus `extra`) print one `error:` line and return 1.
+
+    An `extra` may be named as `"package.module:ClassName"` instead of passed
+    as a class: it is imported only when an exception reaches the handler's
+    edge, so a command module need not load a heavy library (grpc, jinja2)
+    when the parser is built just to name the error type it reports.
+    """
+    for name in extra:
+        if isinstance(name, str) and name.count(":") != 1:
+            raise ValueError(f"user_errors({name!r}): name an exception as 'package.module:ClassName'")
 
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         def run(*args: Any, **kwargs: Any) -> int:
             try:
                 return handler(*args, **kwargs)
-            except user_error_types() + extra as exc:
+            except user_error_types() + _exception_types(extra) as exc:
                 error(_one_message(exc))
                 return 1
 
         return run  # type: ignore[return-value]
 
     return decorate
+
+
+def _exception_types(extra: tuple[type[BaseException] | str, ...]) -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = []
+    for entry in extra:
+        if isinstance(entry, str):
+            module, _, name = entry.partition(":")
+            entry = getattr(importlib.import_module(module), name)
+            if not (isinstance(entry, type) and issubclass(entry, BaseException)):
+                raise TypeError(f"user_errors: {module}:{name} is not an exception class")
+        types.append(entry)
+    return tuple(types)

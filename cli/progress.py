@@ -14,19 +14,15 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress as RichProgress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import TYPE_CHECKING
 
 from ingot.registry.digest import Progress, ProgressCallback
+
+# rich is imported only once a bar is drawn: commands that import this module
+# must not make `ingot --help` load it.
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress as RichProgress, TaskID
 
 __all__ = ["ByteProgress", "progress_display"]
 
@@ -51,6 +47,15 @@ class ByteProgress:
         if self._rich is None:
             if time.monotonic() - self._started_at < self._delay_s:
                 return
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress as RichProgress,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
+
             self._rich = RichProgress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -108,7 +113,11 @@ def progress_display(
     if not enabled:
         yield _ignore
         return
-    display = ByteProgress(console or Console(), delay_s=delay_s)
+    if console is None:
+        from rich.console import Console
+
+        console = Console()
+    display = ByteProgress(console, delay_s=delay_s)
     try:
         yield display
     finally:

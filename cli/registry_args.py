@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from ingot.registry.oci import ClientOptions
-from ingot.registry.oci.errors import CredentialsError
-from ingot.registry.oci.options import DEFAULT_PARALLEL
+from ingot.registry.transfer_defaults import DEFAULT_PARALLEL
+
+if TYPE_CHECKING:
+    from ingot.registry.oci import ClientOptions
 
 __all__ = ["add_connection_arguments", "add_output_arguments", "client_options", "output_mode"]
 
@@ -37,6 +39,10 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def client_options(args: argparse.Namespace) -> ClientOptions:
+    # Here, not at the top: ingot.registry.oci loads oras and requests, which `ingot --help` must not pay for.
+    from ingot.registry.oci import ClientOptions
+    from ingot.registry.oci.errors import CredentialsError
+
     ca_cert = getattr(args, "ca_cert", None)
     if ca_cert is not None and not ca_cert.is_file():
         raise CredentialsError(f"--ca-cert {ca_cert}: no such file", hint="pass a PEM file with the CA certificate")

@@ -15,42 +15,48 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import IO, Literal
-
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress as RichProgress,
-    TaskID,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
+from typing import IO, TYPE_CHECKING, Literal
 
 from ingot.registry.digest import Progress, ProgressCallback
-from ingot.registry.oci import progress as status
+
+# rich and ingot.registry.oci (oras, requests) are imported only once bars are
+# drawn: commands import this module at their top, and `ingot --help` must not
+# load either.
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import TaskID
 
 __all__ = ["DisplayMode", "TransferBars", "json_events", "transfer_display"]
 
 DisplayMode = Literal["bars", "json", "quiet"]
-
-# Statuses after which a blob's bar is full: its bytes are accounted for.
-_FINISHED = {status.EXISTS, status.MOUNTED, status.DONE, status.VERIFYING}
-_LABELS = {
-    status.EXISTS: "exists",
-    status.MOUNTED: "mounted",
-    status.UPLOADING: "pushing",
-    status.DOWNLOADING: "pulling",
-    status.VERIFYING: "verifying",
-    status.DONE: "done",
-}
 
 
 class TransferBars:
     """Rich bars: `overall` over every blob, and one per blob digest."""
 
     def __init__(self, console: Console, *, title: str) -> None:
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress as RichProgress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        from ingot.registry.oci import progress as status
+
+        self._writing_manifest = status.WRITING_MANIFEST
+        # Statuses after which a blob's bar is full: its bytes are accounted for.
+        self._finished = frozenset({status.EXISTS, status.MOUNTED, status.DONE, status.VERIFYING})
+        self._labels = {
+            status.EXISTS: "exists",
+            status.MOUNTED: "mounted",
+            status.UPLOADING: "pushing",
+            status.DOWNLOADING: "pulling",
+            status.VERIFYING: "verifying",
+            status.DONE: "done",
+        }
         self._rich = RichProgress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -68,14 +74,14 @@ class TransferBars:
         self._done: dict[str, int] = {}
 
     def __call__(self, event: Progress) -> None:
-        if event.status == status.WRITING_MANIFEST:
-            self._rich.console.print(f"{status.WRITING_MANIFEST} {event.digest or ''}".rstrip(), highlight=False)
+        if event.status == self._writing_manifest:
+            self._rich.console.print(f"{self._writing_manifest} {event.digest or ''}".rstrip(), highlight=False)
             return
-        if event.digest is None or event.status not in _LABELS:
+        if event.digest is None or event.status not in self._labels:
             return
         digest = event.digest
-        completed = event.total if event.status in _FINISHED else event.completed
-        label = f"{_LABELS.get(event.status, event.status):9} {digest.split(':', 1)[-1][:12]}"
+        completed = event.total if event.status in self._finished else event.completed
+        label = f"{self._labels.get(event.status, event.status):9} {digest.split(':', 1)[-1][:12]}"
         if digest not in self._blobs:
             self._blobs[digest] = self._rich.add_task(label, total=event.total or None, completed=completed)
         else:
@@ -109,7 +115,11 @@ def transfer_display(mode: DisplayMode, *, title: str, console: Console | None =
     if mode == "quiet" or not (console is not None or sys.stdout.isatty()):
         yield _ignore
         return
-    bars = TransferBars(console or Console(), title=title)
+    if console is None:
+        from rich.console import Console
+
+        console = Console()
+    bars = TransferBars(console, title=title)
     try:
         yield bars
     finally:

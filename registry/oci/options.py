@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from ingot.registry.transfer_defaults import DEFAULT_PARALLEL
+
 __all__ = [
     "DEFAULT_CHUNK_SIZE",
     "DEFAULT_PARALLEL",
@@ -25,7 +27,6 @@ MAX_MANIFEST_BYTES = 4 * 1024 * 1024
 # One PATCH per 64 MiB: few round trips on a fast link, bounded rework when a
 # chunk has to be sent again.
 DEFAULT_CHUNK_SIZE = 64 * 1024 * 1024
-DEFAULT_PARALLEL = 4
 
 
 @dataclass(frozen=True)
