@@ -23,7 +23,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ingot.daemon.address import HOST_ENV, Address, AddressError, client_address
-from ingot.daemon.auth import TOKEN_ENV
+from ingot.daemon.constants import TOKEN_ENV
 from ingot.proto.ingot.v1 import inference_pb2_grpc, models_pb2_grpc, runtime_pb2_grpc
 from ingot.registry.home import IngotHome
 

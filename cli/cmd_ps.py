@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import grpc
-
-from ingot.cli.client import ClientError, connect, rpc_error
 from ingot.cli.output import human_size, print_json, print_table, user_errors
-from ingot.proto.ingot.v1 import runtime_pb2
+
+if TYPE_CHECKING:
+    from ingot.proto.ingot.v1 import runtime_pb2
 
 __all__ = ["processor", "register", "until"]
 
@@ -38,6 +37,8 @@ def processor(model: runtime_pb2.RunningModel) -> str:
 
 
 def until(model: runtime_pb2.RunningModel, *, now: float | None = None) -> str:
+    from ingot.proto.ingot.v1 import runtime_pb2
+
     if model.state == runtime_pb2.MODEL_STATE_WAITING:
         return "Waiting for room..."
     if model.state == runtime_pb2.MODEL_STATE_LOADING:
@@ -59,6 +60,8 @@ def until(model: runtime_pb2.RunningModel, *, now: float | None = None) -> str:
 
 
 def _as_json(model: runtime_pb2.RunningModel) -> dict[str, Any]:
+    from ingot.proto.ingot.v1 import runtime_pb2
+
     return {
         "name": model.name,
         "digest": model.digest,
@@ -80,8 +83,14 @@ def _as_json(model: runtime_pb2.RunningModel) -> dict[str, Any]:
     }
 
 
-@user_errors(ClientError)
+@user_errors("ingot.cli.client:ClientError")
 def run(args: argparse.Namespace) -> int:
+    # gRPC and the generated messages load only when the command runs, not for `ingot --help`.
+    import grpc
+
+    from ingot.cli.client import connect, rpc_error
+    from ingot.proto.ingot.v1 import runtime_pb2
+
     with connect() as client:
         client.check()
         try:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-import grpc
-
-from ingot.cli.client import Client, ClientError, connect, rpc_error
 from ingot.cli.output import user_errors
-from ingot.cli.repl import ChatSession, Repl
 from ingot.cli.transfer_progress import transfer_display
-from ingot.modelfile import ParameterError
-from ingot.proto.ingot.v1 import models_pb2
 from ingot.registry.digest import Progress
 from ingot.registry.reference import Reference
+
+if TYPE_CHECKING:
+    from ingot.cli.client import Client
 
 __all__ = ["ensure_local", "register"]
 
@@ -50,6 +48,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _pull(client: Client, name: str, *, insecure: bool) -> None:
+    import grpc
+
+    from ingot.cli.client import rpc_error
+    from ingot.proto.ingot.v1 import models_pb2
+
     sys.stderr.write(f"pulling {name}\n")
     with transfer_display("bars", title=f"pulling {name}") as report:
         try:
@@ -62,6 +65,11 @@ def _pull(client: Client, name: str, *, insecure: bool) -> None:
 
 def ensure_local(client: Client, name: str, *, insecure: bool = False) -> None:
     """Make sure the daemon's store has `name`, pulling it when it names a registry host."""
+    import grpc
+
+    from ingot.cli.client import rpc_error
+    from ingot.proto.ingot.v1 import models_pb2
+
     try:
         client.models.Show(models_pb2.ShowRequest(model=name), timeout=30)
         return
@@ -78,8 +86,13 @@ def ensure_local(client: Client, name: str, *, insecure: bool = False) -> None:
     _pull(client, name, insecure=insecure)
 
 
-@user_errors(ClientError, ParameterError)
+@user_errors("ingot.cli.client:ClientError", "ingot.modelfile:ParameterError")
 def run(args: argparse.Namespace) -> int:
+    # The client and the chat session load gRPC, the Modelfile parser and llama.cpp's
+    # option tables: import them only when the command runs, not for `ingot --help`.
+    from ingot.cli.client import ClientError, connect
+    from ingot.cli.repl import ChatSession, Repl
+
     prompt = " ".join(args.prompt)
     if not sys.stdin.isatty():
         piped = sys.stdin.read()

@@ -7,14 +7,15 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ingot.daemon.address import AddressError, default_socket, parse_address
-from ingot.daemon.auth import TOKEN_ENV, read_token_file
-from ingot.daemon.config import load_daemon_config
+from ingot.daemon.constants import LOG_FORMATS, TOKEN_ENV
 from ingot.daemon.keepalive import DEFAULT_KEEP_ALIVE, KeepAliveError, parse_keep_alive
-from ingot.daemon.requestlog import LOG_FORMATS, configure_logging
-from ingot.daemon.server import ConfigError, ServeConfig, TLSFiles, serve
 from ingot.registry.home import IngotHome, default_registry
+
+if TYPE_CHECKING:
+    from ingot.daemon.server import ServeConfig
 
 __all__ = ["parse_size", "register"]
 
@@ -29,6 +30,10 @@ ingot CLI finds it. --listen HOST:PORT adds a TCP listener; anywhere but
 loopback that requires TLS (--tls-cert/--tls-key) and a token ($INGOT_TOKEN or
 --token-file) that clients send as 'authorization: Bearer TOKEN'. Clients
 elsewhere set INGOT_HOST=HOST:PORT.
+
+--http HOST:PORT serves the OpenAI-compatible (/v1/...) and Ollama-compatible
+(/api/...) HTTP APIs, /health, /metrics and /openapi.json over the same
+models, with the same rule off loopback. See docs/http.md.
 
 Models load on first use and stay loaded for --keep-alive after their last
 request; requests may override it. See docs/api.md.
@@ -56,14 +61,18 @@ def _positive_int(text: str) -> int:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve",
-        help="run the daemon (gRPC API) in the foreground",
+        help="run the daemon (gRPC API, optional HTTP API) in the foreground",
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--socket", type=Path, help="unix socket path (default: $INGOT_HOME/ingot.sock)")
     parser.add_argument("--listen", metavar="HOST:PORT", help="also listen on TCP (loopback, or with TLS and a token)")
-    parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="TLS certificate (chain) for --listen")
-    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="TLS private key for --listen")
+    parser.add_argument(
+        "--http", metavar="HOST:PORT",
+        help="also serve the OpenAI- and Ollama-compatible HTTP API, e.g. 127.0.0.1:11435 (off)",
+    )
+    parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="TLS certificate (chain) for --listen and --http")
+    parser.add_argument("--tls-key", type=Path, metavar="PEM", help="TLS private key for --listen and --http")
     parser.add_argument(
         "--token-file", type=Path, metavar="PATH", help=f"file holding the bearer token (default: ${TOKEN_ENV})"
     )
@@ -96,11 +105,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _config(args: argparse.Namespace) -> ServeConfig:
+    # The daemon's modules pull in gRPC, llama.cpp and the registry client: import them
+    # only when serving, so that building the `ingot` parser stays cheap.
+    from ingot.daemon.auth import read_token_file
+    from ingot.daemon.config import load_daemon_config
+    from ingot.daemon.server import ConfigError, ServeConfig, TLSFiles
+
     env = os.environ
     home = IngotHome.from_env(env)
     socket_path = args.socket.expanduser().absolute() if args.socket else default_socket(home.root).unix_path
     assert socket_path is not None
     listen = parse_address(args.listen) if args.listen else None
+    http = parse_address(args.http) if args.http else None
     if (args.tls_cert is None) != (args.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together; give both")
     tls = TLSFiles(args.tls_cert.expanduser(), args.tls_key.expanduser()) if args.tls_cert else None
@@ -109,6 +125,7 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         home=home,
         socket_path=socket_path,
         listen=listen,
+        http=http,
         tls=tls,
         token=token or None,
         max_loaded=args.max_loaded,
@@ -123,6 +140,9 @@ def _config(args: argparse.Namespace) -> ServeConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ingot.daemon.requestlog import configure_logging
+    from ingot.daemon.server import ConfigError, serve
+
     try:
         config = _config(args)
         config.check()

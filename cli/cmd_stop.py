@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import grpc
-
-from ingot.cli.client import ClientError, connect, rpc_error
 from ingot.cli.output import user_errors
-from ingot.proto.ingot.v1 import runtime_pb2
 
 __all__ = ["register"]
 
@@ -24,8 +20,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=run)
 
 
-@user_errors(ClientError)
+@user_errors("ingot.cli.client:ClientError")
 def run(args: argparse.Namespace) -> int:
+    # gRPC and the generated messages load only when the command runs, not for `ingot --help`.
+    import grpc
+
+    from ingot.cli.client import connect, rpc_error
+    from ingot.proto.ingot.v1 import runtime_pb2
+
     with connect() as client:
         client.check()
         try:

@@ -28,7 +28,6 @@ from typing import IO, Any
 import grpc
 
 from ingot.cli.client import Client, ClientError, rpc_error
-from ingot.daemon.options import options_to_proto
 from ingot.modelfile import Message, Modelfile, ParameterError, coerce_parameter, format_modelfile
 from ingot.modelfile.model import ParameterValue
 from ingot.proto.ingot.v1 import common_pb2, inference_pb2, models_pb2
@@ -99,6 +98,10 @@ class ChatSession:
     messages: list[common_pb2.ChatMessage] = field(default_factory=list)
 
     def _request(self) -> inference_pb2.ChatRequest:
+        # daemon.options reaches the engine types, which load llama.cpp and numpy: only
+        # pay for that once a message is sent, not when `ingot run` starts.
+        from ingot.daemon.options import options_to_proto
+
         turns = list(self.messages)
         if self.system is not None:
             turns.insert(0, common_pb2.ChatMessage(role="system", content=self.system))

@@ -26,6 +26,7 @@ __all__ = [
     "default_socket",
     "parse_address",
     "client_address",
+    "missing_protection",
 ]
 
 HOST_ENV = "INGOT_HOST"
@@ -72,6 +73,25 @@ class Address:
 
     def __str__(self) -> str:
         return self.grpc_target
+
+
+def missing_protection(address: Address, *, has_tls: bool, has_token: bool) -> str | None:
+    """What a listener on `address` lacks to be exposed beyond this machine, or None when it may start.
+
+    Loopback (and unix sockets) need nothing; anything else needs TLS and a
+    token, so that neither traffic nor access is open to the network.
+    """
+    if address.is_loopback or (has_tls and has_token):
+        return None
+    parts = [
+        part
+        for part, absent in (
+            ("TLS (--tls-cert and --tls-key)", not has_tls),
+            ("a token (INGOT_TOKEN or --token-file)", not has_token),
+        )
+        if absent
+    ]
+    return " and ".join(parts)
 
 
 def parse_address(text: str) -> Address:

@@ -15,9 +15,10 @@ from typing import Any
 
 import grpc
 
+from ingot.daemon.constants import TOKEN_ENV
+
 __all__ = ["TOKEN_ENV", "TokenAuthInterceptor", "read_token_file"]
 
-TOKEN_ENV = "INGOT_TOKEN"
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
 
 

@@ -16,11 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from ingot.daemon.constants import LOG_FORMATS
 from ingot.daemon.status import status_for
 
 __all__ = ["LOG_FORMATS", "RequestRecord", "configure_logging", "logged"]
 
-LOG_FORMATS = ("text", "json")
 _request_log = logging.getLogger("ingot.requests")
 
 

@@ -32,12 +32,13 @@ from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from ingot.daemon.address import Address
+from ingot.daemon.address import Address, missing_protection
 from ingot.daemon.auth import TokenAuthInterceptor
 from ingot.daemon.catalog import Catalog
 from ingot.daemon.watch import DaemonReloader, WatchConfig, Watcher, start_watcher
@@ -52,6 +53,9 @@ from ingot.daemon.servicers import InferenceServicer, ModelsServicer, RuntimeSer
 from ingot.proto.ingot.v1 import inference_pb2, inference_pb2_grpc, models_pb2, models_pb2_grpc, runtime_pb2, runtime_pb2_grpc
 from ingot.registry.home import IngotHome
 from ingot.registry.store import Store
+
+if TYPE_CHECKING:
+    from ingot.daemon.http import HttpServer
 
 __all__ = ["ConfigError", "Daemon", "ServeConfig", "TLSFiles", "serve"]
 
@@ -84,6 +88,8 @@ class ServeConfig:
     home: IngotHome
     socket_path: Path
     listen: Address | None = None
+    # The OpenAI- and Ollama-compatible HTTP API (ingot.daemon.http); off unless set.
+    http: Address | None = None
     tls: TLSFiles | None = None
     token: str | None = field(default=None, repr=False)
     max_loaded: int = 3
@@ -114,19 +120,17 @@ class ServeConfig:
         if self.listen is not None:
             if self.listen.is_unix:
                 raise ConfigError("--listen takes HOST:PORT; the unix socket is always on (see --socket)")
-            if not self.listen.is_loopback and (self.tls is None or not self.token):
-                missing = " and ".join(
-                    part
-                    for part, absent in (
-                        ("TLS (--tls-cert and --tls-key)", self.tls is None),
-                        ("a token (INGOT_TOKEN or --token-file)", not self.token),
-                    )
-                    if absent
-                )
+            missing = missing_protection(self.listen, has_tls=self.tls is not None, has_token=bool(self.token))
+            if missing:
                 raise ConfigError(
-                    f"listening on {self.listen} (not loopback) requires {missing}; "
-                    "or listen on 127.0.0.1 only"
+                    f"listening on {self.listen} (not loopback) requires {missing}; or listen on 127.0.0.1 only"
                 )
+        if self.http is not None:
+            if self.http.is_unix:
+                raise ConfigError("--http takes HOST:PORT, e.g. 127.0.0.1:11435")
+            missing = missing_protection(self.http, has_tls=self.tls is not None, has_token=bool(self.token))
+            if missing:
+                raise ConfigError(f"serving HTTP on {self.http} (not loopback) requires {missing}; or use 127.0.0.1")
         if self.tls is not None:
             for label, path in (("certificate", self.tls.cert), ("key", self.tls.key)):
                 if not path.is_file():
@@ -213,6 +217,7 @@ class Daemon:
         self._health = health.HealthServicer(experimental_non_blocking=True)
         self._hardware = _Hardware(ProbeSources.from_env(os.environ))
         self.tcp_port: int | None = None
+        self.http: HttpServer | None = None
         self.watcher: Watcher | None = None
         store = Store.open(config.home)
         self.catalog = Catalog(store, hardware=self._hardware.report, n_parallel=config.parallel)
@@ -298,6 +303,8 @@ class Daemon:
             tcp_server.start()
             self.tcp_port = port
             self._servers.append(tcp_server)
+        if config.http is not None:
+            self.http = self._start_http(config.http)
         self._health.set("", health_pb2.HealthCheckResponse.SERVING)
         for name in SERVICE_NAMES:
             self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
@@ -314,6 +321,8 @@ class Daemon:
             scheme = "tls" if config.tls else "plain"
             auth = "token" if config.token else "no token"
             where.append(f"{config.listen.host}:{self.tcp_port} ({scheme}, {auth})")
+        if self.http is not None:
+            where.append(f"HTTP {self.http.url}")
         _log.info(
             "ingot daemon listening on %s",
             ", ".join(where),
@@ -327,6 +336,20 @@ class Daemon:
                 }
             },
         )
+
+    def _start_http(self, address: Address) -> HttpServer:
+        # Imported here: FastAPI and uvicorn cost a daemon that serves gRPC only nothing.
+        from ingot.daemon.http import HttpConfigError, HttpServices, start_http_server
+
+        assert address.host is not None and address.port is not None
+        services = HttpServices(self.catalog, self.scheduler, self.config.default_registry)
+        try:
+            return start_http_server(
+                services, host=address.host, port=address.port, tls=self.config.tls, token=self.config.token
+            )
+        except HttpConfigError as exc:
+            self._abort_start()
+            raise ConfigError(str(exc)) from None
 
     def _abort_start(self) -> None:
         for server in self._servers:
@@ -357,6 +380,8 @@ class Daemon:
             self.watcher.stop()
         self._health.enter_graceful_shutdown()
         self.scheduler.begin_shutdown()
+        if self.http is not None:
+            self.http.request_stop(grace)
         # New RPCs are refused from here; the servers' own deadline comes after
         # ours so cancelled streams can still send their final chunk.
         stopped = [server.stop(grace + 5.0) for server in self._servers]
@@ -366,6 +391,8 @@ class Daemon:
             self.scheduler.drain(5.0)
         for event in stopped:
             event.wait()
+        if self.http is not None and not self.http.join(grace + 5.0):
+            _log.warning("the HTTP listener did not stop within the grace period")
         self.scheduler.close()
         self._remove_socket()
         _log.info("ingot daemon stopped")

@@ -7,18 +7,53 @@ ever opened there). Both hand out `RequestStream`s of `Chunk`s.
 
 from __future__ import annotations
 
-from .engine import DEFAULT_MAX_QUEUE, Engine, RequestHandle
-from .errors import (
-    ContextOverflowError,
-    EngineError,
-    InvalidRequestError,
-    LoadError,
-    QueueFullError,
-    RunnerDiedError,
-)
-from .runner_client import RunnerClient
-from .stream import RequestStream
-from .types import Chunk, DoneReason, GenerateRequest, LoadOptions, Metrics, RunnerStats, SamplingOptions
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .engine import DEFAULT_MAX_QUEUE, Engine, RequestHandle
+    from .errors import (
+        ContextOverflowError,
+        EngineError,
+        InvalidRequestError,
+        LoadError,
+        QueueFullError,
+        RunnerDiedError,
+    )
+    from .runner_client import RunnerClient
+    from .stream import RequestStream
+    from .types import Chunk, DoneReason, GenerateRequest, LoadOptions, Metrics, RunnerStats, SamplingOptions
+
+# Resolved on first use: importing `ingot.daemon.engine.types` (which clients do,
+# for option and metric types) must not load llama.cpp through `.engine`.
+_HOMES = {
+    "DEFAULT_MAX_QUEUE": "engine",
+    "Engine": "engine",
+    "RequestHandle": "engine",
+    "ContextOverflowError": "errors",
+    "EngineError": "errors",
+    "InvalidRequestError": "errors",
+    "LoadError": "errors",
+    "QueueFullError": "errors",
+    "RunnerDiedError": "errors",
+    "RunnerClient": "runner_client",
+    "RequestStream": "stream",
+    "Chunk": "types",
+    "DoneReason": "types",
+    "GenerateRequest": "types",
+    "LoadOptions": "types",
+    "Metrics": "types",
+    "RunnerStats": "types",
+    "SamplingOptions": "types",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{home}", __name__), name)
+
 
 __all__ = [
     "DEFAULT_MAX_QUEUE",

@@ -97,3 +97,55 @@ def test_tls_and_token_are_enforced_on_tcp_only(
 
     # The unix socket needs no token: its 0600 mode is the access control.
     assert daemon.runtime.ListRunning(runtime_pb2.ListRunningRequest(), timeout=10) is not None
+
+
+def test_http_beyond_loopback_needs_tls_and_a_token(fresh_home: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ingot.cli.main", "serve", "--http", f"0.0.0.0:{_free_port()}"],
+        env={**os.environ, "INGOT_HOME": str(fresh_home), "INGOT_TOKEN": ""},
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "serving HTTP on 0.0.0.0" in result.stderr and "TLS (--tls-cert and --tls-key)" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_http_answers_the_openai_client_and_stops_with_the_daemon(
+    fresh_home: Path, start_daemon: StartDaemon
+) -> None:
+    import httpx
+    import openai
+
+    port = _free_port()
+    daemon = start_daemon(fresh_home, "--http", f"127.0.0.1:{port}", "--grace", "2")
+    base = f"http://127.0.0.1:{port}"
+    client = openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0, timeout=60)
+
+    try:
+        models = [model.id for model in client.models.list()]
+    except openai.APIConnectionError as exc:
+        raise AssertionError(f"the HTTP listener on port {port} is not answering:\n{daemon.log()}") from exc
+    assert models == ["counter"]
+    reply = client.completions.create(model="counter", prompt="3 4 5", max_tokens=4, temperature=0)
+    assert reply.usage is not None and reply.usage.completion_tokens == 4
+    assert reply.choices[0].finish_reason == "length"
+    # The same runner serves gRPC and HTTP: one loaded model, not two.
+    assert [m.name for m in daemon.running()] == ["counter"]
+
+    assert daemon.stop() == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"{base}/health", timeout=5)
+
+
+def test_serve_http_on_a_busy_port_fails_cleanly(fresh_home: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "ingot.cli.main", "serve", "--http", f"127.0.0.1:{port}"],
+            env={**os.environ, "INGOT_HOME": str(fresh_home)}, capture_output=True, text=True, timeout=60,
+        )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
+    assert not (fresh_home / "ingot.sock").exists()

@@ -1,0 +1,211 @@
+"""Calling the daemon's servicers in-process: one code path for gRPC and HTTP.
+
+The gRPC servicers (`ingot.daemon.servicers`) are the daemon's service layer:
+they resolve the model, merge options, take the scheduler's lease, render the
+prompt, stream from the runner, log one line per request and map every error
+to a status code. The HTTP front door calls the very same methods, in a worker
+thread, with `InProcessContext` standing in for `grpc.ServicerContext`:
+
+* the client going away ends the context, which runs the callbacks the
+  servicer registered (`CallWatch`), so the runner stops and the slot frees
+  exactly as when a gRPC client cancels;
+* `context.abort(code, message)` -- the servicers' only way of failing --
+  raises `CallAborted`, which `ingot.daemon.http.errors` turns into an HTTP status.
+
+`ServicerCall` hands the messages to the event loop one by one; `observe`
+sees every message in the worker thread, even after the client has gone, so
+metrics count cancelled generations too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Generic, NoReturn, TypeVar
+
+import grpc
+from starlette.requests import Request
+
+__all__ = ["CallAborted", "ClientGone", "InProcessContext", "ServicerCall", "unless_disconnected"]
+
+_log = logging.getLogger("ingot.daemon.http")
+
+T = TypeVar("T")
+Message = TypeVar("Message")
+
+
+class CallAborted(Exception):
+    """A servicer ended the call with a status (what a gRPC client would see as an RpcError)."""
+
+    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ClientGone(Exception):
+    """The HTTP client disconnected before the reply was ready."""
+
+
+class InProcessContext:
+    """The parts of `grpc.ServicerContext` the servicers use, for a call made from HTTP."""
+
+    def __init__(self, peer: str) -> None:
+        self._peer = peer
+        self._lock = threading.Lock()
+        self._active = True
+        self._callbacks: list[Callable[[], None]] = []
+
+    def add_callback(self, callback: Callable[[], None]) -> bool:
+        """Run `callback` when the call ends; False (and never run) when it already has, as in gRPC."""
+        with self._lock:
+            if not self._active:
+                return False
+            self._callbacks.append(callback)
+            return True
+
+    def is_active(self) -> bool:
+        with self._lock:
+            return self._active
+
+    def time_remaining(self) -> float | None:
+        return None  # HTTP requests carry no deadline
+
+    def peer(self) -> str:
+        return self._peer
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+    def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
+        raise CallAborted(code, details)
+
+    def end(self) -> None:
+        """The call is over (finished, or its client left): run the callbacks once."""
+        with self._lock:
+            if not self._active:
+                return
+            self._active = False
+            callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            try:
+                callback()
+            except Exception:  # noqa: BLE001 - one failing callback must not keep the others from running
+                _log.exception("a call-end callback failed")
+
+
+@dataclass(frozen=True)
+class _Failed:
+    error: BaseException
+
+
+class _End:
+    pass
+
+
+_END = _End()
+
+
+class ServicerCall(Generic[Message]):
+    """One servicer method running in its own thread; await `next()` for its messages.
+
+    Unary methods deliver one message, streaming ones many. `cancel()` (the
+    client left) ends the context; the servicer then winds down on its own
+    and the thread exits. Create it inside the event loop that consumes it.
+    """
+
+    def __init__(
+        self,
+        method: Callable[[Any, InProcessContext], Any],
+        request: Any,
+        *,
+        peer: str,
+        observe: Callable[[Any], None] | None = None,
+    ) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._method = method
+        self._request = request
+        self._observe = observe
+        self.context = InProcessContext(peer)
+        self._finished = False
+        # One thread per call, as the gRPC server runs one per RPC: a call
+        # spends most of its life blocked on the scheduler or the runner.
+        self._thread = threading.Thread(target=self._work, name="ingot-http-call", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        try:
+            result = self._method(self._request, self.context)
+            items: Iterator[Any] = result if isinstance(result, Iterator) else iter((result,))
+            for item in items:
+                if self._observe is not None:
+                    try:
+                        self._observe(item)
+                    except Exception:  # noqa: BLE001 - metrics must never break a request
+                        _log.exception("recording metrics failed")
+                self._deliver(item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the event loop, which raises it
+            self._deliver(_Failed(exc))
+        else:
+            self._deliver(_END)
+        finally:
+            self.context.end()
+
+    def _deliver(self, item: Any) -> None:
+        # RuntimeError: the event loop is closed -- the server stopped and nobody is listening.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+
+    async def next(self) -> Message | None:
+        """The next message; None after the last one, CallAborted when the servicer failed."""
+        if self._finished:
+            return None
+        item = await self._queue.get()
+        if item is _END:
+            self._finished = True
+            return None
+        if isinstance(item, _Failed):
+            self._finished = True
+            raise item.error
+        return item  # type: ignore[no-any-return]
+
+    async def all(self) -> list[Message]:
+        items: list[Message] = []
+        while (item := await self.next()) is not None:
+            items.append(item)
+        return items
+
+    def cancel(self) -> None:
+        """Stop the work (a no-op once it has finished)."""
+        self.context.end()
+
+
+async def _disconnect(request: Request) -> None:
+    # The body has been read by the time a handler runs; what `receive` still
+    # delivers is the disconnect.
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`, unless the client disconnects first (then ClientGone, and `work` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_disconnect(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        task.cancel()
+        raise
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    raise ClientGone()

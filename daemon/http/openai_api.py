@@ -1,0 +1,445 @@
+"""The OpenAI-compatible endpoints: chat completions, completions, embeddings and models.
+
+Each handler translates the request into the servicers' messages, runs the
+servicer in-process (`ServicerCall`) and translates what comes back; nothing
+here loads models or generates text. Streams are server-sent events ending in
+`data: [DONE]`; with `stream_options.include_usage` the last event before it
+carries `usage` and no choices.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from ingot.proto.ingot.v1 import common_pb2, inference_pb2, models_pb2
+from ingot.registry.errors import ReferenceError as InvalidReferenceError
+from ingot.registry.reference import Reference
+
+from .calls import ServicerCall
+from .errors import HttpError, openai_error_payload
+from .metrics import HttpMetrics
+from .openai_schema import (
+    ChatCompletion,
+    ChatCompletionRequest,
+    Completion,
+    CompletionRequest,
+    EmbeddingList,
+    EmbeddingRequest,
+    ModelList,
+    OpenAIErrorBody,
+    OpenAIModel,
+    ResponseFormat,
+)
+from .options import Entry, checked_options, keep_alive_text, option_entries, options_message
+from .services import Servicers
+from .streams import collect, first_message, observer, peer_of, stream_reply
+
+__all__ = ["openai_router"]
+
+FINGERPRINT = "ingot"
+_SSE = "text/event-stream"
+_DONE = b"data: [DONE]\n\n"
+_ROLES = {"developer": "system"}  # OpenAI's newer name for the system role
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": OpenAIErrorBody, "description": "A bad field or option (`param` names it)."},
+    401: {"model": OpenAIErrorBody, "description": "A token is configured and the request did not carry it."},
+    404: {"model": OpenAIErrorBody, "description": "No such model in the daemon's store."},
+    429: {"model": OpenAIErrorBody, "description": "The model's request queue is full; retry later."},
+    503: {
+        "model": OpenAIErrorBody,
+        "description": "The model cannot run now (runner died, out of memory, shutting down).",
+    },
+}
+
+
+def _streamed(description: str) -> dict[int | str, dict[str, Any]]:
+    return {
+        **_ERRORS,
+        200: {
+            "description": description,
+            "content": {
+                _SSE: {"schema": {"type": "string", "description": "`data: {chunk}` events, then `data: [DONE]`"}}
+            },
+        },
+    }
+
+
+def _sse(payload: dict[str, Any]) -> bytes:
+    return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _finish_reason(done_reason: str) -> str:
+    if done_reason in ("stop", "length"):
+        return done_reason
+    if done_reason == "cancelled":
+        raise HttpError(503, "the request was cancelled: the daemon is shutting down; retry against it once it is back")
+    raise HttpError(500, f"generation ended with an unexpected reason {done_reason!r}")
+
+
+def _usage(metrics: common_pb2.Metrics) -> dict[str, int]:
+    return {
+        "prompt_tokens": metrics.prompt_eval_count,
+        "completion_tokens": metrics.eval_count,
+        "total_tokens": metrics.prompt_eval_count + metrics.eval_count,
+    }
+
+
+def _sampling_entries(body: ChatCompletionRequest | CompletionRequest, max_tokens: int | None) -> list[Entry]:
+    """OpenAI's own fields, then Ollama options given top-level, then the `options` object (later wins)."""
+    entries: list[Entry] = [
+        ("temperature", "temperature", body.temperature),
+        ("top_p", "top_p", body.top_p),
+        ("seed", "seed", body.seed),
+        ("stop", "stop", body.stop),
+        ("frequency_penalty", "frequency_penalty", body.frequency_penalty),
+        ("presence_penalty", "presence_penalty", body.presence_penalty),
+        ("max_tokens", "num_predict", max_tokens),
+    ]
+    entries += option_entries(body.model_extra, only_known=True)
+    if body.options is not None and not isinstance(body.options, dict):
+        raise HttpError(400, "options must be an object of parameter names and values", param="options")
+    entries += option_entries(body.options, prefix="options.")
+    return entries
+
+
+def _check_common(body: ChatCompletionRequest | CompletionRequest) -> None:
+    if body.n not in (None, 1):
+        raise HttpError(400, f"n={body.n} is not supported: ingot returns one choice per prompt", param="n")
+
+
+def _response_format(value: ResponseFormat | None) -> str:
+    if value is None or value.type == "text":
+        return ""
+    if value.type == "json_object":
+        return "json"
+    schema = value.json_schema.json_schema if value.json_schema is not None else None
+    if not schema:
+        raise HttpError(
+            400, "response_format of type json_schema needs json_schema.schema", param="response_format.json_schema"
+        )
+    return json.dumps(schema)
+
+
+def _message_text(content: Any, param: str) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for index, part in enumerate(content):
+        if part.type != "text":
+            raise HttpError(
+                400, f"content parts of type {part.type!r} are not supported; send text", param=f"{param}[{index}]"
+            )
+        texts.append(part.text or "")
+    return "".join(texts)
+
+
+def chat_request(body: ChatCompletionRequest) -> inference_pb2.ChatRequest:
+    _check_common(body)
+    if body.tools:
+        raise HttpError(
+            400, "tool calling is not supported by ingot yet; send the request without tools", param="tools"
+        )
+    if body.logprobs:
+        raise HttpError(400, "logprobs are not supported by ingot", param="logprobs")
+    if not body.messages:
+        raise HttpError(400, "messages must hold at least one message", param="messages")
+    max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
+    options = checked_options(_sampling_entries(body, max_tokens))
+    request = inference_pb2.ChatRequest(
+        model=body.model,
+        messages=[
+            common_pb2.ChatMessage(
+                role=_ROLES.get(m.role, m.role), content=_message_text(m.content, f"messages[{i}].content")
+            )
+            for i, m in enumerate(body.messages)
+        ],
+        options=options_message(options),
+        format=_response_format(body.response_format),
+    )
+    keep_alive = keep_alive_text(body.keep_alive)
+    if keep_alive is not None:
+        request.keep_alive = keep_alive
+    return request
+
+
+def completion_requests(body: CompletionRequest) -> list[inference_pb2.GenerateRequest]:
+    _check_common(body)
+    if body.echo:
+        raise HttpError(400, "echo is not supported by ingot", param="echo")
+    if body.suffix:
+        raise HttpError(400, "suffix (fill-in-the-middle) is not supported by ingot", param="suffix")
+    if body.logprobs is not None:
+        raise HttpError(400, "logprobs are not supported by ingot", param="logprobs")
+    prompts = [body.prompt] if isinstance(body.prompt, str) else list(body.prompt)
+    if not prompts:
+        raise HttpError(400, "prompt must be a text or a non-empty list of texts", param="prompt")
+    if body.stream and len(prompts) > 1:
+        raise HttpError(400, "a streamed completion takes one prompt; send the others separately", param="prompt")
+    options = options_message(checked_options(_sampling_entries(body, body.max_tokens)))
+    keep_alive = keep_alive_text(body.keep_alive)
+    requests = []
+    for text in prompts:
+        request = inference_pb2.GenerateRequest(
+            model=body.model, prompt=text, raw=body.raw is not False, options=options
+        )
+        if keep_alive is not None:
+            request.keep_alive = keep_alive
+        requests.append(request)
+    return requests
+
+
+class _ChatStream:
+    """Writes `chat.completion.chunk` events."""
+
+    def __init__(self, ident: str, created: int, model: str, include_usage: bool) -> None:
+        self._head = {"id": ident, "object": "chat.completion.chunk", "created": created, "model": model,
+                      "system_fingerprint": FINGERPRINT}
+        self._include_usage = include_usage
+        self._role_sent = False
+
+    def _event(self, delta: dict[str, str], finish: str | None) -> bytes:
+        payload: dict[str, Any] = {
+            **self._head,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+        }
+        if self._include_usage:
+            payload["usage"] = None
+        return _sse(payload)
+
+    def message(self, message: inference_pb2.ChatResponse) -> list[bytes]:
+        out = []
+        text = message.message.content
+        if text or not self._role_sent:
+            delta = {"content": text}
+            if not self._role_sent:
+                delta = {"role": "assistant", **delta}
+                self._role_sent = True
+            out.append(self._event(delta, None))
+        if message.done:
+            out.append(self._event({}, _finish_reason(message.done_reason)))
+            if self._include_usage:
+                out.append(_sse({**self._head, "choices": [], "usage": _usage(message.metrics)}))
+        return out
+
+    def end(self) -> list[bytes]:
+        return [_DONE]
+
+    def error(self, error: HttpError) -> list[bytes]:
+        return [_sse(openai_error_payload(error)), _DONE]
+
+
+class _CompletionStream:
+    """Writes `text_completion` events."""
+
+    def __init__(self, ident: str, created: int, model: str, include_usage: bool) -> None:
+        self._head = {"id": ident, "object": "text_completion", "created": created, "model": model,
+                      "system_fingerprint": FINGERPRINT}
+        self._include_usage = include_usage
+
+    def message(self, message: inference_pb2.GenerateResponse) -> list[bytes]:
+        finish = _finish_reason(message.done_reason) if message.done else None
+        if not message.response and finish is None:
+            return []
+        payload: dict[str, Any] = {
+            **self._head,
+            "choices": [{"index": 0, "text": message.response, "logprobs": None, "finish_reason": finish}],
+        }
+        if self._include_usage:
+            payload["usage"] = None
+        out = [_sse(payload)]
+        if message.done and self._include_usage:
+            out.append(_sse({**self._head, "choices": [], "usage": _usage(message.metrics)}))
+        return out
+
+    def end(self) -> list[bytes]:
+        return [_DONE]
+
+    def error(self, error: HttpError) -> list[bytes]:
+        return [_sse(openai_error_payload(error)), _DONE]
+
+
+def _vector(values: Any, dimensions: int | None, encoding: str | None) -> list[float] | str:
+    vector = np.asarray(values, dtype=np.float32)
+    if dimensions is not None and dimensions < len(vector):
+        # Matryoshka-style shortening: keep the leading values, back to unit length.
+        vector = vector[:dimensions]
+        norm = float(np.linalg.norm(vector))
+        if norm > 0 and math.isfinite(norm):
+            vector = vector / norm
+    if encoding == "base64":
+        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
+    return [float(v) for v in vector]
+
+
+def _owned_by(name: str) -> str:
+    try:
+        return Reference.parse(name).namespace
+    except InvalidReferenceError:
+        return "library"
+
+
+def _same_model(listed: str, wanted: Reference) -> bool:
+    try:
+        return Reference.parse(listed).tagged == wanted.tagged
+    except InvalidReferenceError:
+        return False
+
+
+def openai_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
+    router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
+
+    def observe(message: Any) -> None:
+        metrics.observe_generation("openai", message.model, message.done_reason, message.metrics)
+
+    @router.post(
+        "/chat/completions",
+        response_model=ChatCompletion,
+        responses=_streamed("A chat completion, or with `stream: true` a stream of `chat.completion.chunk` events."),
+        summary="Chat completion",
+    )
+    async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+        call: ServicerCall[inference_pb2.ChatResponse] = ServicerCall(
+            servicers.inference.Chat, chat_request(body), peer=peer_of(request), observe=observer(observe)
+        )
+        ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
+        if body.stream:
+            first = await first_message(request, call)
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            return stream_reply(first, call, _ChatStream(ident, created, body.model, include_usage), media_type=_SSE)
+        messages = await collect(request, call)
+        final = messages[-1]
+        reply = ChatCompletion(
+            id=ident,
+            created=created,
+            model=body.model,
+            system_fingerprint=FINGERPRINT,
+            choices=[{
+                "index": 0,
+                "message": {"role": "assistant", "content": "".join(m.message.content for m in messages)},
+                "finish_reason": _finish_reason(final.done_reason),
+            }],
+            usage=_usage(final.metrics),
+        )
+        return JSONResponse(reply.model_dump(mode="json"))
+
+    @router.post(
+        "/completions",
+        response_model=Completion,
+        responses=_streamed("A completion, or with `stream: true` a stream of `text_completion` events."),
+        summary="Text completion",
+    )
+    async def completions(body: CompletionRequest, request: Request) -> Response:
+        requests = completion_requests(body)
+        ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
+        calls: list[ServicerCall[inference_pb2.GenerateResponse]] = [
+            ServicerCall(servicers.inference.Generate, r, peer=peer_of(request), observe=observer(observe))
+            for r in requests
+        ]
+        if body.stream:
+            include_usage = bool(body.stream_options and body.stream_options.include_usage)
+            first = await first_message(request, calls[0])
+            return stream_reply(
+                first, calls[0], _CompletionStream(ident, created, body.model, include_usage), media_type=_SSE
+            )
+        choices = []
+        prompt_tokens = completion_tokens = 0
+        try:
+            # The prompts run side by side, each in its own slot.
+            for index, call in enumerate(calls):
+                messages = await collect(request, call)
+                final = messages[-1]
+                choices.append({
+                    "index": index,
+                    "text": "".join(m.response for m in messages),
+                    "finish_reason": _finish_reason(final.done_reason),
+                })
+                prompt_tokens += final.metrics.prompt_eval_count
+                completion_tokens += final.metrics.eval_count
+        finally:
+            for call in calls:
+                call.cancel()
+        reply = Completion(
+            id=ident,
+            created=created,
+            model=body.model,
+            system_fingerprint=FINGERPRINT,
+            choices=choices,
+            usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                   "total_tokens": prompt_tokens + completion_tokens},
+        )
+        return JSONResponse(reply.model_dump(mode="json"))
+
+    @router.post("/embeddings", response_model=EmbeddingList, responses=_ERRORS, summary="Embeddings")
+    async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
+        texts = [body.input] if isinstance(body.input, str) else list(body.input)
+        if not texts:
+            raise HttpError(400, "input must be a text or a non-empty list of texts", param="input")
+        if body.dimensions is not None and body.dimensions < 1:
+            raise HttpError(400, "dimensions must be at least 1", param="dimensions")
+        if body.options is not None and not isinstance(body.options, dict):
+            raise HttpError(400, "options must be an object of parameter names and values", param="options")
+        options = checked_options(option_entries(body.model_extra, only_known=True)
+                                  + option_entries(body.options, prefix="options."))
+        embed = inference_pb2.EmbedRequest(model=body.model, input=texts, options=options_message(options))
+        keep_alive = keep_alive_text(body.keep_alive)
+        if keep_alive is not None:
+            embed.keep_alive = keep_alive
+        call: ServicerCall[inference_pb2.EmbedResponse] = ServicerCall(
+            servicers.inference.Embed, embed, peer=peer_of(request),
+            observe=lambda r: metrics.observe_embedding(r.model, r.metrics),
+        )
+        (reply,) = await collect(request, call)
+        result = EmbeddingList(
+            data=[
+                {"index": i, "embedding": _vector(e.values, body.dimensions, body.encoding_format)}
+                for i, e in enumerate(reply.embeddings)
+            ],
+            model=body.model,
+            usage={"prompt_tokens": reply.metrics.prompt_eval_count, "total_tokens": reply.metrics.prompt_eval_count},
+        )
+        return JSONResponse(result.model_dump(mode="json"))
+
+    async def _listed(request: Request) -> list[models_pb2.ModelSummary]:
+        call: ServicerCall[models_pb2.ListResponse] = ServicerCall(
+            servicers.models.List, models_pb2.ListRequest(), peer=peer_of(request)
+        )
+        (reply,) = await collect(request, call)
+        return list(reply.models)
+
+    def _model(summary: models_pb2.ModelSummary) -> OpenAIModel:
+        return OpenAIModel(id=summary.name, created=summary.modified_at.seconds, owned_by=_owned_by(summary.name))
+
+    @router.get("/models", response_model=ModelList, responses={401: _ERRORS[401]}, summary="List models")
+    async def list_models(request: Request) -> Response:
+        listed = ModelList(data=[_model(s) for s in await _listed(request)])
+        return JSONResponse(listed.model_dump(mode="json"))
+
+    @router.get(
+        "/models/{model:path}",
+        response_model=OpenAIModel,
+        responses={401: _ERRORS[401], 404: _ERRORS[404]},
+        summary="Describe a model",
+    )
+    async def get_model(model: str, request: Request) -> Response:
+        missing = HttpError(404, f"model {model!r} not found; 'ingot list' shows the local models",
+                            param="model", code="model_not_found")
+        try:
+            wanted = Reference.parse(model)
+        except InvalidReferenceError:
+            raise missing from None
+        for summary in await _listed(request):
+            if _same_model(summary.name, wanted):
+                return JSONResponse(_model(summary).model_dump(mode="json"))
+        raise missing
+
+    return router

@@ -1,0 +1,45 @@
+"""What the HTTP front door runs on: the daemon's catalog and scheduler, and servicers over them.
+
+The daemon hands over `HttpServices` -- the same `Catalog` and `Scheduler`
+objects its gRPC listeners use -- and the HTTP handlers call servicers built
+over them in-process (see `ingot.daemon.http.calls`), so a request follows
+one code path whichever door it came in by.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ingot.daemon.catalog import Catalog
+from ingot.daemon.scheduler import Scheduler
+from ingot.daemon.servicers import InferenceServicer, ModelsServicer, RuntimeServicer
+
+__all__ = ["HttpServices", "Servicers"]
+
+
+@dataclass(frozen=True)
+class HttpServices:
+    catalog: Catalog
+    scheduler: Scheduler
+    default_registry: str | None = None  # $INGOT_REGISTRY, for pull/push of names without a host
+
+
+@dataclass(frozen=True)
+class Servicers:
+    inference: InferenceServicer
+    models: ModelsServicer
+    runtime: RuntimeServicer
+    catalog: Catalog
+    scheduler: Scheduler
+
+    @classmethod
+    def over(cls, services: HttpServices) -> Servicers:
+        return cls(
+            inference=InferenceServicer(catalog=services.catalog, scheduler=services.scheduler),
+            models=ModelsServicer(
+                catalog=services.catalog, scheduler=services.scheduler, default_registry=services.default_registry
+            ),
+            runtime=RuntimeServicer(catalog=services.catalog, scheduler=services.scheduler),
+            catalog=services.catalog,
+            scheduler=services.scheduler,
+        )

@@ -1,0 +1,52 @@
+"""Helpers for the HTTP tests: reading Prometheus samples, the gRPC reference answer, stream lines."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+from ingot.proto.ingot.v1 import common_pb2, inference_pb2, inference_pb2_grpc
+
+
+def metric(http: httpx.Client, name: str, **labels: str) -> float:
+    """The value of one sample on /metrics (0 when the labelled series does not exist yet)."""
+    reply = http.get("/metrics")
+    assert reply.status_code == 200
+    for family in text_string_to_metric_families(reply.text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    return 0.0
+
+
+def grpc_chat(socket_path: Path, model: str, content: str, num_predict: int) -> str:
+    """The same chat over the daemon's gRPC API: the reference every HTTP answer must match."""
+    with grpc.insecure_channel(f"unix:{socket_path}") as channel:
+        stub = inference_pb2_grpc.InferenceStub(channel)
+        request = inference_pb2.ChatRequest(
+            model=model,
+            messages=[common_pb2.ChatMessage(role="user", content=content)],
+            options=common_pb2.Options(num_predict=num_predict),
+        )
+        return "".join(reply.message.content for reply in stub.Chat(request, timeout=60))
+
+
+def grpc_generate(socket_path: Path, model: str, prompt: str, num_predict: int, *, raw: bool) -> str:
+    with grpc.insecure_channel(f"unix:{socket_path}") as channel:
+        stub = inference_pb2_grpc.InferenceStub(channel)
+        request = inference_pb2.GenerateRequest(
+            model=model, prompt=prompt, raw=raw, options=common_pb2.Options(num_predict=num_predict)
+        )
+        return "".join(reply.response for reply in stub.Generate(request, timeout=60))
+
+
+def ndjson(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
+    for line in lines:
+        if line.strip():
+            yield json.loads(line)
