@@ -99,7 +99,7 @@ class Client:
                 raise DaemonUnavailableError(_not_running(self.address), exc.code()) from None
             raise rpc_error(exc) from None
         if reply.status != health_pb2.HealthCheckResponse.SERVING:
-            raise DaemonUnavailableError(f"the ingot daemon at {self.address} is shutting down; retry in a moment")
+            raise DaemonUnavailableError(f"the ingot daemon at {self.address} is starting up or shutting down; retry in a moment")
 
     def close(self) -> None:
         self.channel.close()

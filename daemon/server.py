@@ -215,6 +215,9 @@ class Daemon:
         self._shutting_down = False
         self._servers: list[grpc.Server] = []
         self._health = health.HealthServicer(experimental_non_blocking=True)
+        # grpc's health servicer says SERVING for "" from birth; clients wait for
+        # SERVING, so it must mean every listener (HTTP included) is up.
+        self._health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
         self._hardware = _Hardware(ProbeSources.from_env(os.environ))
         self.tcp_port: int | None = None
         self.http: HttpServer | None = None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -259,6 +260,32 @@ def ollama_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
     def observe(message: Any) -> None:
         metrics.observe_generation("ollama", message.model, message.done_reason, message.metrics)
 
+    async def answer(
+        request: Request,
+        method: Callable[..., Any],
+        message: Any,
+        *,
+        model: str,
+        keep_alive: Any,
+        stream: bool | None,
+        renderer: Callable[[str, bool], Any],
+        whole: Callable[[list[Any]], dict[str, Any]],
+    ) -> Response:
+        """Run a Generate or Chat call: NDJSON lines, or with `stream: false` one JSON reply."""
+        keep_alive_value = keep_alive_text(keep_alive)
+        if keep_alive_value is not None:
+            message.keep_alive = keep_alive_value
+        unloads = _unloads(keep_alive_value)
+        call: ServicerCall[Any] = ServicerCall(method, message, peer=peer_of(request), observe=observer(observe))
+        if stream is not False:
+            first = await first_message(request, call)
+            return stream_reply(first, call, renderer(model, unloads), media_type=_NDJSON)
+        replies = await collect(request, call)
+        final = replies[-1]
+        reply: dict[str, Any] = {"model": model, "created_at": _now(), **whole(replies), "done": True}
+        reply.update(_final_fields(_done_reason(final, unloads), final.metrics))
+        return JSONResponse(reply)
+
     @router.post(
         "/generate",
         response_model=GenerateResponse,
@@ -280,23 +307,11 @@ def ollama_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
             message.system = body.system
         if body.template is not None:
             message.template = body.template
-        keep_alive = keep_alive_text(body.keep_alive)
-        if keep_alive is not None:
-            message.keep_alive = keep_alive
-        call: ServicerCall[inference_pb2.GenerateResponse] = ServicerCall(
-            servicers.inference.Generate, message, peer=peer_of(request), observe=observer(observe)
+        return await answer(
+            request, servicers.inference.Generate, message, model=model, keep_alive=body.keep_alive,
+            stream=body.stream, renderer=_GenerateStream,
+            whole=lambda replies: {"response": "".join(m.response for m in replies)},
         )
-        renderer = _GenerateStream(model, _unloads(keep_alive))
-        if body.stream is not False:
-            first = await first_message(request, call)
-            return stream_reply(first, call, renderer, media_type=_NDJSON)
-        messages = await collect(request, call)
-        final = messages[-1]
-        reply: dict[str, Any] = {
-            "model": model, "created_at": _now(), "response": "".join(m.response for m in messages), "done": True,
-        }
-        reply.update(_final_fields(_done_reason(final, _unloads(keep_alive)), final.metrics))
-        return JSONResponse(reply)
 
     @router.post(
         "/chat",
@@ -317,26 +332,13 @@ def ollama_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
         message = inference_pb2.ChatRequest(
             model=model, messages=messages, options=_options(body), format=format_text(body.format)
         )
-        keep_alive = keep_alive_text(body.keep_alive)
-        if keep_alive is not None:
-            message.keep_alive = keep_alive
-        call: ServicerCall[inference_pb2.ChatResponse] = ServicerCall(
-            servicers.inference.Chat, message, peer=peer_of(request), observe=observer(observe)
+        return await answer(
+            request, servicers.inference.Chat, message, model=model, keep_alive=body.keep_alive,
+            stream=body.stream, renderer=_ChatStream,
+            whole=lambda replies: {
+                "message": {"role": "assistant", "content": "".join(m.message.content for m in replies)}
+            },
         )
-        renderer = _ChatStream(model, _unloads(keep_alive))
-        if body.stream is not False:
-            first = await first_message(request, call)
-            return stream_reply(first, call, renderer, media_type=_NDJSON)
-        replies = await collect(request, call)
-        final = replies[-1]
-        reply: dict[str, Any] = {
-            "model": model,
-            "created_at": _now(),
-            "message": {"role": "assistant", "content": "".join(m.message.content for m in replies)},
-            "done": True,
-        }
-        reply.update(_final_fields(_done_reason(final, _unloads(keep_alive)), final.metrics))
-        return JSONResponse(reply)
 
     async def _embed(request: Request, message: inference_pb2.EmbedRequest) -> inference_pb2.EmbedResponse:
         call: ServicerCall[inference_pb2.EmbedResponse] = ServicerCall(

@@ -198,7 +198,17 @@ def completion_requests(body: CompletionRequest) -> list[inference_pb2.GenerateR
     return requests
 
 
-class _ChatStream:
+class _SseEnding:
+    """How every OpenAI stream ends: `data: [DONE]`, after an error event when it failed."""
+
+    def end(self) -> list[bytes]:
+        return [_DONE]
+
+    def error(self, error: HttpError) -> list[bytes]:
+        return [_sse(openai_error_payload(error)), _DONE]
+
+
+class _ChatStream(_SseEnding):
     """Writes `chat.completion.chunk` events."""
 
     def __init__(self, ident: str, created: int, model: str, include_usage: bool) -> None:
@@ -231,14 +241,8 @@ class _ChatStream:
                 out.append(_sse({**self._head, "choices": [], "usage": _usage(message.metrics)}))
         return out
 
-    def end(self) -> list[bytes]:
-        return [_DONE]
 
-    def error(self, error: HttpError) -> list[bytes]:
-        return [_sse(openai_error_payload(error)), _DONE]
-
-
-class _CompletionStream:
+class _CompletionStream(_SseEnding):
     """Writes `text_completion` events."""
 
     def __init__(self, ident: str, created: int, model: str, include_usage: bool) -> None:
@@ -260,12 +264,6 @@ class _CompletionStream:
         if message.done and self._include_usage:
             out.append(_sse({**self._head, "choices": [], "usage": _usage(message.metrics)}))
         return out
-
-    def end(self) -> list[bytes]:
-        return [_DONE]
-
-    def error(self, error: HttpError) -> list[bytes]:
-        return [_sse(openai_error_payload(error)), _DONE]
 
 
 def _vector(values: Any, dimensions: int | None, encoding: str | None) -> list[float] | str:

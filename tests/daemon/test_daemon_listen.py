@@ -39,12 +39,17 @@ def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return cert, key
 
 
-def test_listening_beyond_loopback_needs_tls_and_a_token(fresh_home: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ingot.cli.main", "serve", "--listen", f"0.0.0.0:{_free_port()}"],
-        env={**os.environ, "INGOT_HOME": str(fresh_home), "INGOT_TOKEN": ""},
+def _serve_without_a_token(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`ingot serve ARGS` expected to refuse to start: it must return, not serve."""
+    return subprocess.run(
+        [sys.executable, "-m", "ingot.cli.main", "serve", *args],
+        env={**os.environ, "INGOT_HOME": str(home), "INGOT_TOKEN": ""},
         capture_output=True, text=True, timeout=60,
     )
+
+
+def test_listening_beyond_loopback_needs_tls_and_a_token(fresh_home: Path) -> None:
+    result = _serve_without_a_token(fresh_home, "--listen", f"0.0.0.0:{_free_port()}")
     assert result.returncode == 2
     assert "TLS (--tls-cert and --tls-key)" in result.stderr and "token" in result.stderr
     assert "Traceback" not in result.stderr
@@ -100,11 +105,7 @@ def test_tls_and_token_are_enforced_on_tcp_only(
 
 
 def test_http_beyond_loopback_needs_tls_and_a_token(fresh_home: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "ingot.cli.main", "serve", "--http", f"0.0.0.0:{_free_port()}"],
-        env={**os.environ, "INGOT_HOME": str(fresh_home), "INGOT_TOKEN": ""},
-        capture_output=True, text=True, timeout=60,
-    )
+    result = _serve_without_a_token(fresh_home, "--http", f"0.0.0.0:{_free_port()}")
     assert result.returncode == 2
     assert "serving HTTP on 0.0.0.0" in result.stderr and "TLS (--tls-cert and --tls-key)" in result.stderr
     assert "Traceback" not in result.stderr
@@ -142,10 +143,7 @@ def test_serve_http_on_a_busy_port_fails_cleanly(fresh_home: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "ingot.cli.main", "serve", "--http", f"127.0.0.1:{port}"],
-            env={**os.environ, "INGOT_HOME": str(fresh_home)}, capture_output=True, text=True, timeout=60,
-        )
+        result = _serve_without_a_token(fresh_home, "--http", f"127.0.0.1:{port}")
     assert result.returncode == 1
     assert f"cannot listen on 127.0.0.1:{port}" in result.stderr and "Traceback" not in result.stderr
     assert not (fresh_home / "ingot.sock").exists()
