@@ -64,11 +64,24 @@ class InsufficientMemoryError(DaemonError):
 
     def __init__(self, model: str, *, needed_bytes: int, available_bytes: int, tried: tuple[str, ...] = ()) -> None:
         attempts = f" (tried: {'; '.join(tried)})" if tried else ""
-        super().__init__(
-            f"model {model} needs about {format_bytes(needed_bytes)} of memory but only "
-            f"{format_bytes(available_bytes)} is available{attempts}",
-            hint="unload other models (ingot stop NAME), lower num_ctx, or use a smaller quantization",
-        )
+        if needed_bytes <= available_bytes:
+            # The estimate fit, yet llama.cpp could not allocate: a limit the free-memory
+            # reading does not see (ulimit -v, a cgroup, another process growing meanwhile).
+            message = (
+                f"model {model} ran out of memory while loading, although it should need about "
+                f"{format_bytes(needed_bytes)} and {format_bytes(available_bytes)} looked free{attempts}"
+            )
+            hint = (
+                "check process limits (ulimit -v, container memory limits), lower num_ctx, "
+                "or use a smaller quantization"
+            )
+        else:
+            message = (
+                f"model {model} needs about {format_bytes(needed_bytes)} of memory but only "
+                f"{format_bytes(available_bytes)} is available{attempts}"
+            )
+            hint = "unload other models (ingot stop NAME), lower num_ctx, or use a smaller quantization"
+        super().__init__(message, hint=hint)
         self.needed_bytes = needed_bytes
         self.available_bytes = available_bytes
         self.tried = tried

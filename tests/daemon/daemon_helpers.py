@@ -10,6 +10,7 @@ greedy continuation, so tests compare streamed text exactly.
 from __future__ import annotations
 
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -104,7 +105,15 @@ class DaemonProcess:
         return {**os.environ, "INGOT_HOME": str(self.home), **self.extra_env}
 
     @classmethod
-    def start(cls, home: Path, *args: str, env: dict[str, str] | None = None, wait: bool = True) -> DaemonProcess:
+    def start(
+        cls,
+        home: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        wait: bool = True,
+        address_space_limit: int | None = None,
+    ) -> DaemonProcess:
+        """`address_space_limit` (bytes, RLIMIT_AS) also binds the runners: a way to make loads run out of memory."""
         home.mkdir(parents=True, exist_ok=True)
         extra = dict(env or {})
         log_path = home / f"daemon-{time.monotonic_ns()}.log"
@@ -114,6 +123,7 @@ class DaemonProcess:
                 env={**os.environ, "INGOT_HOME": str(home), **extra},
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=None if address_space_limit is None else _limit_address_space(address_space_limit),
             )
         channel = grpc.insecure_channel(f"unix:{home / 'ingot.sock'}")
         daemon = cls(home, process, log_path, channel, extra)
@@ -180,6 +190,13 @@ class DaemonProcess:
                 self.process.wait(timeout=10)
                 raise AssertionError(f"ingot serve ignored {signal.Signals(sig).name}:\n{self.log()}")
         return self.process.returncode
+
+
+def _limit_address_space(limit: int) -> Callable[[], None]:
+    def apply() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return apply
 
 
 def pid_alive(pid: int) -> bool:

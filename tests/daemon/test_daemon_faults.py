@@ -219,3 +219,33 @@ def test_json_logs_have_one_line_per_request(fresh_home: Path, start_daemon: Sta
     assert ok["completion_tokens"] == 3 and ok["prompt_tokens"] == 2 and ok["total_ms"] > 0
     failed = next(r for r in requests if r["model"] == "missing")
     assert failed["outcome"] == "not_found"
+
+
+# 8 layers x 512 wide: 16 KiB of f16 KV cache per token, so 196k tokens of context want 3 GiB.
+WIDE = SyntheticSpec(n_embd=512, n_layer=8, n_head=8, n_ctx=262144, counting=True, name="ingot-wide")
+RUNNER_ADDRESS_SPACE = 3 * 1024**3
+
+
+def test_a_load_that_runs_out_of_memory_walks_the_retry_ladder_then_says_what_it_tried(
+    fresh_home: Path, tmp_path: Path, start_daemon: StartDaemon
+) -> None:
+    # The planner sees 20+ GiB free and approves; an address-space limit on the daemon (which its
+    # runners inherit) makes llama.cpp's real allocation of the KV cache fail, as a full GPU would.
+    make_package(fresh_home, "wide", write_synthetic_gguf(tmp_path / "wide.gguf", WIDE), "PARAMETER num_ctx 196608\n")
+    daemon = start_daemon(fresh_home, "--parallel", "1", address_space_limit=RUNNER_ADDRESS_SPACE)
+
+    with pytest.raises(grpc.RpcError) as failed:
+        daemon.generate("wide", "1 2 3", num_predict=2)
+    assert failed.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    details = failed.value.details()
+    assert "ran out of memory while loading" in details
+    # Every rung was tried: on a CPU there are no GPU layers to shed, so the batch halves down to 64.
+    for batch in (512, 256, 128, 64):
+        assert f"batch {batch}" in details
+    assert "num_ctx" in details
+    assert daemon.running_model("wide") is None
+
+    # The daemon is unharmed, and a model that fits still serves under the same limit.
+    last = daemon.last_token("counter", "the")
+    text, _ = daemon.generate("counter", "the", num_predict=3)
+    assert text == expected_text(COUNTING, last, 3)
