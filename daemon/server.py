@@ -262,7 +262,7 @@ class Daemon:
             server,
         )
         runtime_pb2_grpc.add_RuntimeServicer_to_server(
-            RuntimeServicer(catalog=self.catalog, scheduler=self.scheduler), server
+            RuntimeServicer(catalog=self.catalog, scheduler=self.scheduler, home=self.config.home), server
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(

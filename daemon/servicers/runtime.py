@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from importlib import metadata
+from pathlib import Path
 
 import grpc
 
@@ -15,7 +16,10 @@ from ingot.daemon.options import options_from_proto, resolve_options
 from ingot.daemon.requestlog import RequestRecord, logged
 from ingot.daemon.scheduler import Scheduler
 from ingot.daemon.status import unary_errors
+from ingot.daemon.watch.status import read_status
+from ingot.daemon.watch.status_proto import watch_status_to_proto
 from ingot.proto.ingot.v1 import runtime_pb2, runtime_pb2_grpc
+from ingot.registry.home import IngotHome
 from ingot.registry.reference import Reference
 
 __all__ = ["RuntimeServicer", "package_version"]
@@ -29,9 +33,10 @@ def package_version(name: str) -> str:
 
 
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
-    def __init__(self, *, catalog: Catalog, scheduler: Scheduler) -> None:
+    def __init__(self, *, catalog: Catalog, scheduler: Scheduler, home: IngotHome | None = None) -> None:
         self._catalog = catalog
         self._scheduler = scheduler
+        self._home = home
 
     @unary_errors
     def Load(self, request: runtime_pb2.LoadRequest, context: grpc.ServicerContext) -> runtime_pb2.LoadResponse:
@@ -71,3 +76,17 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
         return runtime_pb2.VersionResponse(
             version=package_version("ingot"), engine_version=package_version("llama-cpp-python")
         )
+
+    @unary_errors
+    def WatchStatus(
+        self, request: runtime_pb2.WatchStatusRequest, context: grpc.ServicerContext
+    ) -> runtime_pb2.WatchStatusResponse:
+        if self._home is None:
+            return runtime_pb2.WatchStatusResponse()
+        root = None
+        if request.root:
+            root = Path(request.root)
+            if not root.is_absolute():
+                raise InvalidOptionError("root", f"{request.root!r} is not an absolute path", hint="e.g. /srv/models")
+        # State files, not the in-daemon watcher object: standalone watchers of this home count too.
+        return watch_status_to_proto(read_status(self._home, root))

@@ -109,3 +109,99 @@ class VersionResponse(_message.Message):
     version: str
     engine_version: str
     def __init__(self, version: _Optional[str] = ..., engine_version: _Optional[str] = ...) -> None: ...
+
+class WatchStatusRequest(_message.Message):
+    __slots__ = ("root",)
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    root: str
+    def __init__(self, root: _Optional[str] = ...) -> None: ...
+
+class WatchStatusResponse(_message.Message):
+    __slots__ = ("folders",)
+    FOLDERS_FIELD_NUMBER: _ClassVar[int]
+    folders: _containers.RepeatedCompositeFieldContainer[WatchedFolder]
+    def __init__(self, folders: _Optional[_Iterable[_Union[WatchedFolder, _Mapping]]] = ...) -> None: ...
+
+class WatchedFolder(_message.Message):
+    __slots__ = ("root", "running", "in_daemon", "pid", "updated_at", "models", "orphans", "state_file")
+    ROOT_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    IN_DAEMON_FIELD_NUMBER: _ClassVar[int]
+    PID_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    ORPHANS_FIELD_NUMBER: _ClassVar[int]
+    STATE_FILE_FIELD_NUMBER: _ClassVar[int]
+    root: str
+    running: bool
+    in_daemon: bool
+    pid: int
+    updated_at: str
+    models: _containers.RepeatedCompositeFieldContainer[WatchedModel]
+    orphans: _containers.RepeatedCompositeFieldContainer[WatchOrphan]
+    state_file: str
+    def __init__(self, root: _Optional[str] = ..., running: _Optional[bool] = ..., in_daemon: _Optional[bool] = ..., pid: _Optional[int] = ..., updated_at: _Optional[str] = ..., models: _Optional[_Iterable[_Union[WatchedModel, _Mapping]]] = ..., orphans: _Optional[_Iterable[_Union[WatchOrphan, _Mapping]]] = ..., state_file: _Optional[str] = ...) -> None: ...
+
+class WatchedModel(_message.Message):
+    __slots__ = ("key", "source", "references", "digest", "built_at", "last_build_result", "pushes", "reload_result", "problems")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCES_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    BUILT_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_BUILD_RESULT_FIELD_NUMBER: _ClassVar[int]
+    PUSHES_FIELD_NUMBER: _ClassVar[int]
+    RELOAD_RESULT_FIELD_NUMBER: _ClassVar[int]
+    PROBLEMS_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    source: str
+    references: _containers.RepeatedScalarFieldContainer[str]
+    digest: str
+    built_at: str
+    last_build_result: str
+    pushes: _containers.RepeatedCompositeFieldContainer[WatchPush]
+    reload_result: str
+    problems: _containers.RepeatedCompositeFieldContainer[WatchProblem]
+    def __init__(self, key: _Optional[str] = ..., source: _Optional[str] = ..., references: _Optional[_Iterable[str]] = ..., digest: _Optional[str] = ..., built_at: _Optional[str] = ..., last_build_result: _Optional[str] = ..., pushes: _Optional[_Iterable[_Union[WatchPush, _Mapping]]] = ..., reload_result: _Optional[str] = ..., problems: _Optional[_Iterable[_Union[WatchProblem, _Mapping]]] = ...) -> None: ...
+
+class WatchPush(_message.Message):
+    __slots__ = ("target", "result", "digest", "pushed_at", "attempts")
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    PUSHED_AT_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    target: str
+    result: str
+    digest: str
+    pushed_at: str
+    attempts: int
+    def __init__(self, target: _Optional[str] = ..., result: _Optional[str] = ..., digest: _Optional[str] = ..., pushed_at: _Optional[str] = ..., attempts: _Optional[int] = ...) -> None: ...
+
+class WatchOrphan(_message.Message):
+    __slots__ = ("reference", "digest", "source", "since")
+    REFERENCE_FIELD_NUMBER: _ClassVar[int]
+    DIGEST_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    SINCE_FIELD_NUMBER: _ClassVar[int]
+    reference: str
+    digest: str
+    source: str
+    since: str
+    def __init__(self, reference: _Optional[str] = ..., digest: _Optional[str] = ..., source: _Optional[str] = ..., since: _Optional[str] = ...) -> None: ...
+
+class WatchProblem(_message.Message):
+    __slots__ = ("kind", "message", "hint", "file", "line", "column")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    HINT_FIELD_NUMBER: _ClassVar[int]
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    LINE_FIELD_NUMBER: _ClassVar[int]
+    COLUMN_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    message: str
+    hint: str
+    file: str
+    line: int
+    column: int
+    def __init__(self, kind: _Optional[str] = ..., message: _Optional[str] = ..., hint: _Optional[str] = ..., file: _Optional[str] = ..., line: _Optional[int] = ..., column: _Optional[int] = ...) -> None: ...

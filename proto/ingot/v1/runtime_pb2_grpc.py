@@ -55,6 +55,11 @@ class RuntimeStub:
                 request_serializer=ingot_dot_v1_dot_runtime__pb2.VersionRequest.SerializeToString,
                 response_deserializer=ingot_dot_v1_dot_runtime__pb2.VersionResponse.FromString,
                 _registered_method=True)
+        self.WatchStatus = channel.unary_unary(
+                '/ingot.v1.Runtime/WatchStatus',
+                request_serializer=ingot_dot_v1_dot_runtime__pb2.WatchStatusRequest.SerializeToString,
+                response_deserializer=ingot_dot_v1_dot_runtime__pb2.WatchStatusResponse.FromString,
+                _registered_method=True)
 
 
 class RuntimeServicer:
@@ -89,6 +94,15 @@ class RuntimeServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def WatchStatus(self, request, context):
+        """What the GitOps watchers of this INGOT_HOME report (the daemon's own and
+        standalone `ingot watch` ones): per declared model its source file,
+        current digest, last build, pushes and standing errors. `ingot watch --status`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RuntimeServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +125,11 @@ def add_RuntimeServicer_to_server(servicer, server):
                     servicer.Version,
                     request_deserializer=ingot_dot_v1_dot_runtime__pb2.VersionRequest.FromString,
                     response_serializer=ingot_dot_v1_dot_runtime__pb2.VersionResponse.SerializeToString,
+            ),
+            'WatchStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.WatchStatus,
+                    request_deserializer=ingot_dot_v1_dot_runtime__pb2.WatchStatusRequest.FromString,
+                    response_serializer=ingot_dot_v1_dot_runtime__pb2.WatchStatusResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -222,6 +241,33 @@ class Runtime:
             '/ingot.v1.Runtime/Version',
             ingot_dot_v1_dot_runtime__pb2.VersionRequest.SerializeToString,
             ingot_dot_v1_dot_runtime__pb2.VersionResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def WatchStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/ingot.v1.Runtime/WatchStatus',
+            ingot_dot_v1_dot_runtime__pb2.WatchStatusRequest.SerializeToString,
+            ingot_dot_v1_dot_runtime__pb2.WatchStatusResponse.FromString,
             options,
             channel_credentials,
             insecure,
