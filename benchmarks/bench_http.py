@@ -25,16 +25,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = ROOT / "bench-data" / "bench-q4_k_m.gguf"
-MODEL = "bench"
-N_CTX = 1024
-SEED = 1234
+from bench_common import DEFAULT_MODEL, MODEL, N_CTX, ROOT, SEED, released_together  # noqa: E402
 TARGET = 0.90
 READY = "READY"
 
@@ -92,13 +86,12 @@ def grpc_round(socket_path: Path, clients: int, tokens: int) -> float:
     channel = grpc.insecure_channel(f"unix:{socket_path}")
     stub = inference_pb2_grpc.InferenceStub(channel)
 
-    def one(barrier: threading.Barrier) -> int:
+    def one() -> int:
         request = inference_pb2.ChatRequest(
             model=MODEL,
             messages=[common_pb2.ChatMessage(role="user", content=prompt("grpc"))],
             options=common_pb2.Options(num_predict=tokens),
         )
-        barrier.wait()
         count = 0
         for reply in stub.Chat(request, timeout=600):
             if reply.done:
@@ -116,9 +109,8 @@ def openai_round(url: str, clients: int, tokens: int) -> float:
 
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0, timeout=600)
 
-    def one(barrier: threading.Barrier) -> int:
+    def one() -> int:
         messages = [{"role": "user", "content": prompt("openai")}]
-        barrier.wait()
         stream = client.chat.completions.create(
             model=MODEL, messages=messages, max_tokens=tokens, stream=True,  # type: ignore[arg-type]
             stream_options={"include_usage": True},
@@ -141,27 +133,9 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _concurrently(clients: int, one: Callable[[threading.Barrier], int]) -> float:
+def _concurrently(clients: int, one: Callable[[], int]) -> float:
     """Run `one` in `clients` threads released together; aggregate completion tokens per second."""
-    barrier = threading.Barrier(clients + 1)
-    counts: list[int] = []
-    lock = threading.Lock()
-
-    def run() -> None:
-        count = one(barrier)
-        with lock:
-            counts.append(count)
-
-    threads = [threading.Thread(target=run) for _ in range(clients)]
-    for thread in threads:
-        thread.start()
-    barrier.wait()
-    started = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if len(counts) != clients:
-        raise SystemExit(f"only {len(counts)} of {clients} requests finished")
+    counts, elapsed = released_together([one] * clients)
     return sum(counts) / elapsed
 
 

@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT / "tests" / "oci"))
 
 from oci_registry_server import find_registry_binary, start_registry  # noqa: E402
 
-DATA = ROOT / "bench-data"
+DATA = ROOT / "bench-data" / "transfer"  # its own folder: wiped at start and end
 MIB = 1024 * 1024
 
 # Runs in a child process: one push or pull, timed around the call itself.
@@ -135,7 +135,7 @@ def main() -> int:
         return 2
     if DATA.exists():
         shutil.rmtree(DATA)
-    DATA.mkdir()
+    DATA.mkdir(parents=True)
     size = args.size_mib * MIB
     server = start_registry(binary, DATA / "registry")
     try:
