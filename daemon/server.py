@@ -24,6 +24,7 @@ import dataclasses
 import errno
 import logging
 import os
+import select
 import signal
 import socket
 import stat
@@ -419,17 +420,27 @@ def serve(config: ServeConfig) -> int:
         requested.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
+    wake_read, wake_write = os.pipe()
+    os.set_blocking(wake_write, False)
+    previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
     try:
         daemon.start()
-        # Event.wait with a timeout keeps the main thread responsive to signals.
-        while not requested.wait(timeout=3600):
-            pass
+        # The kernel may deliver the signal to any of our threads (uvicorn's, gRPC's);
+        # Python then runs the handler in the main thread only once that thread wakes.
+        # A thread blocked on a lock would sleep through it, but the wakeup fd is
+        # written whichever thread caught the signal, so select() always returns.
+        while not requested.is_set():
+            select.select([wake_read], [], [])
+            os.read(wake_read, 4096)
         _log.info("received %s", signal.Signals(signals_seen[0]).name)
         shutdown = threading.Thread(target=daemon.shutdown, name="ingot-shutdown")
         shutdown.start()
         while shutdown.is_alive():
             shutdown.join(timeout=0.5)
     finally:
+        signal.set_wakeup_fd(previous_wakeup)
+        os.close(wake_read)
+        os.close(wake_write)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     return 0
