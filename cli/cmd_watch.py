@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from ingot.cli.output import error, human_ago, print_json, user_errors
@@ -220,22 +217,16 @@ def _run_once(config: WatchConfig, home: IngotHome, reloader: DaemonReloader | N
 def _run_forever(config: WatchConfig, home: IngotHome, reloader: DaemonReloader | None, as_json: bool) -> int:
     from ingot.daemon.watch import start_watcher
 
-    stop = threading.Event()
+    from ingot.daemon.signals import SignalWaiter
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    try:
+    with SignalWaiter() as signals:
         watcher = start_watcher(config, home=home, reloader=reloader, on_event=_EventPrinter(as_json))
         if not as_json:
             print(f"watching {config.root} (Ctrl-C to stop)", flush=True)
-        while not stop.wait(timeout=3600):
-            pass
-        watcher.stop()
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        try:
+            signals.wait()
+        finally:
+            watcher.stop()
     return 0
 
 

@@ -24,15 +24,12 @@ import dataclasses
 import errno
 import logging
 import os
-import select
-import signal
 import socket
 import stat
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING
 
 import grpc
@@ -49,6 +46,7 @@ from ingot.daemon.hardware import HardwareReport, ProbeSources, detect_hardware
 from ingot.daemon.hardware.cpu import detect_cpu
 from ingot.daemon.keepalive import DEFAULT_KEEP_ALIVE, KeepAlive
 from ingot.daemon.memory import FreeMemory
+from ingot.daemon.signals import SignalWaiter
 from ingot.daemon.scheduler import Scheduler, SchedulerLimits
 from ingot.daemon.servicers import InferenceServicer, ModelsServicer, RuntimeServicer
 from ingot.proto.ingot.v1 import inference_pb2, inference_pb2_grpc, models_pb2, models_pb2_grpc, runtime_pb2, runtime_pb2_grpc
@@ -408,39 +406,17 @@ class Daemon:
 
 
 def serve(config: ServeConfig) -> int:
-    """Run a daemon in this (main) thread until SIGTERM/SIGINT; returns the exit status."""
+    """Run a daemon in this (main) thread until SIGTERM/SIGINT; returns the exit status.
+
+    A second signal during shutdown skips the rest of the grace period.
+    """
     daemon = Daemon(config)
-    requested = threading.Event()
-    signals_seen: list[int] = []
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        signals_seen.append(signum)
-        if requested.is_set():
-            daemon.force()
-        requested.set()
-
-    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    wake_read, wake_write = os.pipe()
-    os.set_blocking(wake_write, False)
-    previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
-    try:
+    with SignalWaiter(on_repeat=daemon.force) as signals:
         daemon.start()
-        # The kernel may deliver the signal to any of our threads (uvicorn's, gRPC's);
-        # Python then runs the handler in the main thread only once that thread wakes.
-        # A thread blocked on a lock would sleep through it, but the wakeup fd is
-        # written whichever thread caught the signal, so select() always returns.
-        while not requested.is_set():
-            select.select([wake_read], [], [])
-            os.read(wake_read, 4096)
-        _log.info("received %s", signal.Signals(signals_seen[0]).name)
+        _log.info("received %s", signals.wait().name)
         shutdown = threading.Thread(target=daemon.shutdown, name="ingot-shutdown")
         shutdown.start()
+        # join() with a timeout returns to the interpreter, which runs a second signal's handler.
         while shutdown.is_alive():
             shutdown.join(timeout=0.5)
-    finally:
-        signal.set_wakeup_fd(previous_wakeup)
-        os.close(wake_read)
-        os.close(wake_write)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
     return 0
