@@ -8,13 +8,18 @@ runs the loop; each step it
    tokens share the longest prefix with the prompt and dropping the rest of
    that slot's cache (`llama_memory_seq_rm`);
 2. drops cancelled requests (their slot is free again at once);
-3. builds one batch: the next token of every generating sequence, then chunks
-   of pending prompts up to ``n_batch`` tokens;
-4. calls `llama_decode` once (ctypes releases the GIL, so other Python threads
-   -- the gRPC server -- keep running);
+3. evaluates pending prompts oldest first, up to ``n_batch`` tokens in all:
+   each prompt in a `llama_decode` of its own (`plan_prompt_calls`; only short
+   prompts share one), and samples a request as soon as its prompt is done,
+   so with several prompts waiting the first streams after one prompt's time,
+   not after all of them;
+4. evaluates the next token of every generating sequence in one more
+   `llama_decode` (ctypes releases the GIL, so other Python threads -- the
+   gRPC server -- keep running);
 5. samples every sequence that produced logits with its own native sampler
    chain, detokenizes incrementally, applies stop strings and streams chunks.
 
+Every batch lists its tokens in sequence-id order (see `_evaluate`).
 A request that ends (stop, length, cancel, error) frees its slot in the same
 step; the slot keeps its cached tokens for prefix reuse until it is reused.
 `llama_decode` returning 1 (no KV room) never takes other sequences down:
@@ -48,7 +53,7 @@ from .stops import StopFilter
 from .stream import RequestStream
 from .types import Chunk, DoneReason, GenerateRequest, LoadOptions, Metrics, RunnerStats, SamplingOptions
 
-__all__ = ["DEFAULT_MAX_QUEUE", "Engine", "RequestHandle", "generation_shape"]
+__all__ = ["DEFAULT_MAX_QUEUE", "Engine", "RequestHandle", "generation_shape", "plan_prompt_calls", "prompt_group_tokens"]
 
 _LOGGER = logging.getLogger("ingot.engine")
 
@@ -58,6 +63,9 @@ DEFAULT_MAX_QUEUE = 512
 Sink = Callable[[Chunk], None]
 
 _CELL_PADDING = 256  # llama.cpp rounds a KV stream up to a multiple of this many cells
+
+# Prompt tokens up to which short prompts share one llama_decode on the CPU (see `plan_prompt_calls`).
+_CPU_PROMPT_GROUP = 16
 
 
 @dataclass(eq=False)
@@ -144,6 +152,7 @@ class Engine:
         self._ids = itertools.count(1)
         self._steps = 0
         self._prompt_budget = self._batch.capacity
+        self._prompt_group = prompt_group_tokens(options, self._batch.capacity)
         self._users = 0  # API calls inside native code right now; close() waits for them
         self._embed_init = threading.Lock()
         self._close_lock = threading.Lock()
@@ -394,43 +403,62 @@ class Engine:
             self._running.append(req)
 
     def _step(self) -> None:
+        batch = self._batch
+        assert batch is not None
+        self._steps += 1
+        decoding = [req for req in self._running if req.next_token is not None]
+        pending = [req for req in self._running if req.next_token is None and req.fed < len(req.prompt)]
+        calls = plan_prompt_calls(
+            [len(req.prompt) - req.fed for req in pending],
+            budget=min(self._prompt_budget, batch.capacity - len(decoding)),
+            group_tokens=self._prompt_group,
+        )
+        oldest_first = iter(pending)
+        riders: list[tuple[_Request, int]] = []
+        for call in calls:
+            chunks = [(next(oldest_first), take) for take in call]
+            if all(take == 1 for take in call):
+                # One-token chunks (the end of a cached prompt) cost nothing extra in the running
+                # streams' pass, where llama.cpp puts one token of every sequence anyway.
+                riders.extend(chunks)
+            elif not self._evaluate([], chunks):
+                break  # no KV room: the next step retries with smaller chunks
+        if decoding or riders:
+            self._evaluate(decoding, riders)
+
+    def _evaluate(self, decoding: list[_Request], prompting: list[tuple[_Request, int]]) -> bool:
+        """One llama_decode: the next token of each of `decoding`, the given prompt chunks; then sample.
+
+        False when llama.cpp found no room in the KV cache (and nothing happened).
+        """
         ctx, batch = self._ctx, self._batch
         assert ctx is not None and batch is not None
-        self._steps += 1
         now = time.perf_counter_ns()
+        # Sequence-id order: llama.cpp cuts a batch over per-slot streams into ubatches of
+        # *consecutive* sequence ids in batch order, one pass over the weights each, so
+        # sequences 3, 0, 1, 2 would cost two passes where 0, 1, 2, 3 cost one.
+        work = sorted([*((req, 0) for req in decoding), *prompting], key=_seq_of)
         batch.clear()
-        decoding: list[_Request] = []
-        prompting: list[tuple[_Request, int]] = []
-        for req in self._running:
-            if req.next_token is not None:
-                assert req.slot is not None
-                req.batch_index = batch.add(req.next_token, req.pos, req.slot.seq, True)
-                decoding.append(req)
-        budget = min(self._prompt_budget, batch.capacity - batch.n_tokens)
-        for req in self._running:
-            if budget <= 0:
-                break
-            left = len(req.prompt) - req.fed
-            if req.next_token is not None or left <= 0:
+        for req, take in work:
+            slot = req.slot
+            assert slot is not None
+            if not take:
+                assert req.next_token is not None
+                req.batch_index = batch.add(req.next_token, len(slot.cached), slot.seq, True)
                 continue
-            assert req.slot is not None
-            take = min(budget, left)
-            ends = take == left
-            req.batch_index = batch.add_run(req.prompt[req.fed : req.fed + take], req.pos, req.slot.seq, ends)
-            prompting.append((req, take))
+            end = req.fed + take
+            req.batch_index = batch.add_run(req.prompt[req.fed : end], len(slot.cached), slot.seq, end == len(req.prompt))
             if not req.t_prompt_start:
                 req.t_prompt_start = now
-            budget -= take
-        if batch.n_tokens == 0:
-            return
         rc = ctx.decode(batch)
         if rc == 1:
             self._on_kv_full(decoding, prompting)
-            return
+            return False
         if rc != 0:
             self._on_decode_failure(rc, decoding, prompting)
-            return
-        self._prompt_budget = batch.capacity
+            return True
+        if prompting:
+            self._prompt_budget = batch.capacity
         for req in decoding:
             assert req.slot is not None and req.next_token is not None
             req.slot.cached.append(req.next_token)
@@ -448,6 +476,7 @@ class Engine:
                     self._finish(req, DoneReason.LENGTH)
                 else:
                     self._sample(req)
+        return True
 
     def _sample(self, req: _Request) -> None:
         assert self._ctx is not None
@@ -538,6 +567,55 @@ class Engine:
         except Exception:  # noqa: BLE001 - one broken consumer must not stop the others
             _LOGGER.exception("delivering a chunk of request %d failed; cancelling it", req.id)
             req.cancelled = True
+
+
+def _seq_of(work: tuple[_Request, int]) -> int:
+    slot = work[0].slot
+    assert slot is not None
+    return slot.seq
+
+
+def plan_prompt_calls(left: Sequence[int], *, budget: int, group_tokens: int) -> list[list[int]]:
+    """The prompt work of one step: per `llama_decode` call, how many tokens of which pending prompt.
+
+    `left` holds each pending prompt's remaining tokens, oldest first; the
+    calls take them in that order (FIFO: the result flattens to a prefix of
+    `left`) until `budget` tokens are used, chunking the prompt at the boundary.
+    A prompt joins the previous call only while that call stays within
+    `group_tokens`; otherwise it gets a call of its own. Why: prompt evaluation
+    on a CPU is compute bound, so a call over several prompts costs about the
+    sum of separate calls but makes the first prompt's request wait for all of
+    them; separate calls, each sampled at once, let it stream after one.
+    Prompts short enough that a pass would be mostly fixed cost still share.
+    """
+    calls: list[list[int]] = []
+    used = in_call = 0
+    for n in left:
+        room = budget - used
+        if room <= 0:
+            break
+        take = min(n, room)
+        if calls and in_call + take <= group_tokens:
+            calls[-1].append(take)
+            in_call += take
+        else:
+            calls.append([take])
+            in_call = take
+        used += take
+    return calls
+
+
+def prompt_group_tokens(options: LoadOptions, n_batch: int) -> int:
+    """Up to how many tokens prompts share one `llama_decode` (`plan_prompt_calls`).
+
+    On the CPU a pass costs a fixed part (measured on the bench model: about
+    what 6 prompt tokens cost) plus a part proportional to its tokens, so
+    sharing a call saves little and delays the older prompts' first tokens;
+    only very short prompts share. On a GPU a pass costs about the same for
+    one token as for hundreds: there all waiting prompts share one call, up to
+    ``n_batch``.
+    """
+    return _CPU_PROMPT_GROUP if options.n_gpu_layers == 0 else n_batch
 
 
 def generation_shape(options: LoadOptions) -> ContextShape:

@@ -32,9 +32,56 @@ def _init_backend() -> None:
 
 
 def default_threads() -> tuple[int, int]:
-    """(decode threads, batch threads): llama-cpp-python's defaults, so comparisons are like for like."""
-    cpus = os.cpu_count() or 1
-    return max(cpus // 2, 1), cpus
+    """(decode threads, batch threads) when `LoadOptions.n_threads` is not set.
+
+    llama.cpp uses the first for ubatches of one token (one stream decoding alone)
+    and the second for everything larger (several streams, prompts). Decode
+    gets one thread per physical core this process may run on (llama.cpp's own
+    default; a second hyperthread only adds contention to a memory-bound
+    step), batches one per logical CPU (llama-cpp-python's default). Both are
+    capped by the affinity mask and a cgroup CPU quota: ggml's threads meet at a
+    barrier after every operation, so one thread more than there are CPUs to
+    run it stalls all of them.
+    """
+    logical = _usable_cpus()
+    physical = _physical_cores(logical)
+    limit = _cgroup_cpu_limit()
+    if limit is not None:
+        logical = logical[: max(limit, 1)]
+        physical = min(physical, max(limit, 1))
+    return max(physical, 1), max(len(logical), 1)
+
+
+def _usable_cpus() -> list[int]:
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def _physical_cores(cpus: Sequence[int]) -> int:
+    """Distinct (package, core) pairs among `cpus`; half the CPUs when the topology is not readable."""
+    cores: set[tuple[str, str]] = set()
+    for cpu in cpus:
+        topology = f"/sys/devices/system/cpu/cpu{cpu}/topology"
+        try:
+            with open(f"{topology}/physical_package_id") as package, open(f"{topology}/core_id") as core:
+                cores.add((package.read().strip(), core.read().strip()))
+        except OSError:
+            return max(len(cpus) // 2, 1)
+    return len(cores) or max(len(cpus) // 2, 1)
+
+
+def _cgroup_cpu_limit() -> int | None:
+    """CPUs a cgroup v2 quota allows (rounded up), or None without a quota."""
+    try:
+        with open("/sys/fs/cgroup/cpu.max") as f:
+            quota, period = f.read().split()[:2]
+    except (OSError, ValueError):
+        return None
+    if quota == "max":
+        return None
+    return max(-(-int(quota) // int(period)), 1)
 
 
 def _looks_like_oom(problems: Sequence[str]) -> bool:
@@ -95,6 +142,10 @@ class NativeModel:
             self.close()
             raise
         self._piece = ctypes.create_string_buffer(256)
+        # A vocabulary never changes: each token's piece and end-of-generation flag are asked
+        # of llama.cpp once, then answered from here (the engine thread asks for every token).
+        self._pieces: dict[int, bytes] = {}
+        self._eog: dict[int, bool] = {}
 
     # -- facts --------------------------------------------------------------------------------
 
@@ -123,12 +174,18 @@ class NativeModel:
 
     def token_to_piece(self, token: int) -> bytes:
         """The bytes one token adds to the text (control tokens render as nothing)."""
+        piece = self._pieces.get(token)
+        if piece is None:
+            piece = self._pieces[token] = self._native_piece(token)
+        return piece
+
+    def _native_piece(self, token: int) -> bytes:
         buf = self._piece
         n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
         if n < 0:  # a piece longer than the buffer: rare, so allocate only then
             buf = ctypes.create_string_buffer(-n)
             n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
-        return buf.raw[:n]
+        return ctypes.string_at(buf, n)
 
     def detokenize(self, tokens: Sequence[int]) -> str:
         self.check_tokens(tokens)
@@ -150,7 +207,10 @@ class NativeModel:
                 raise InvalidRequestError(f"token id {token!r} is outside the vocabulary (0..{self.n_vocab - 1})")
 
     def is_eog(self, token: int) -> bool:
-        return bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+        eog = self._eog.get(token)
+        if eog is None:
+            eog = self._eog[token] = bool(llama_cpp.llama_vocab_is_eog(self.vocab, token))
+        return eog
 
     # -- lifetime -----------------------------------------------------------------------------
 
@@ -245,18 +305,37 @@ class NativeContext:
 
 
 class Batch:
-    """A reusable `llama_batch` of up to `capacity` tokens, one sequence id per token."""
+    """A reusable `llama_batch` of up to `capacity` tokens, one sequence id per token.
+
+    The arrays are Python-owned ctypes arrays rather than `llama_batch_init`'s
+    (which gives every token its own malloc'd sequence-id array): one flat array
+    holds each token's sequence id, so a prompt chunk is written with a few
+    slice assignments instead of five ctypes stores per token.
+    """
 
     def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise EngineError(f"a batch needs room for at least one token, not {capacity}")
         self.capacity = capacity
-        self.batch = llama_cpp.llama_batch_init(capacity, 0, 1)
-        if not self.batch.token:
-            raise EngineError(f"could not allocate a batch of {capacity} tokens")
-        self._token = self.batch.token
-        self._pos = self.batch.pos
-        self._n_seq_id = self.batch.n_seq_id
-        self._seq_id = self.batch.seq_id
-        self._logits = self.batch.logits
+        self._token = (llama_cpp.llama_token * capacity)()
+        self._pos = (llama_cpp.llama_pos * capacity)()
+        self._n_seq_id = (ctypes.c_int32 * capacity)(*([1] * capacity))
+        self._seq = (llama_cpp.llama_seq_id * capacity)()
+        size = ctypes.sizeof(llama_cpp.llama_seq_id)
+        base = ctypes.addressof(self._seq)
+        seq_p = ctypes.POINTER(llama_cpp.llama_seq_id)
+        # Token i's sequence-id list is the one-element slice self._seq[i].
+        self._seq_ptrs = (seq_p * capacity)(*(ctypes.cast(base + i * size, seq_p) for i in range(capacity)))
+        self._logits = (ctypes.c_int8 * capacity)()
+        self.batch = llama_cpp.llama_batch(
+            n_tokens=0,
+            token=ctypes.cast(self._token, ctypes.POINTER(llama_cpp.llama_token)),
+            embd=None,
+            pos=ctypes.cast(self._pos, ctypes.POINTER(llama_cpp.llama_pos)),
+            n_seq_id=ctypes.cast(self._n_seq_id, ctypes.POINTER(ctypes.c_int32)),
+            seq_id=ctypes.cast(self._seq_ptrs, ctypes.POINTER(seq_p)),
+            logits=ctypes.cast(self._logits, ctypes.POINTER(ctypes.c_int8)),
+        )
         self.n_tokens = 0
 
     def clear(self) -> None:
@@ -268,22 +347,28 @@ class Batch:
         i = self.n_tokens
         self._token[i] = token
         self._pos[i] = pos
-        self._n_seq_id[i] = 1
-        self._seq_id[i][0] = seq
+        self._seq[i] = seq
         self._logits[i] = logits
-        self.n_tokens = i + 1
-        self.batch.n_tokens = i + 1
+        self.n_tokens = self.batch.n_tokens = i + 1
         return i
 
     def add_run(self, tokens: Sequence[int], pos0: int, seq: int, logits_last: bool) -> int:
         """Append consecutive tokens of one sequence; returns the index of the last one."""
-        for offset, token in enumerate(tokens):
-            self.add(token, pos0 + offset, seq, False)
-        last = self.n_tokens - 1
-        self._logits[last] = logits_last
-        return last
+        n = len(tokens)
+        if n == 0:
+            raise ValueError("add_run needs at least one token")
+        i = self.n_tokens
+        end = i + n
+        if end > self.capacity:
+            raise IndexError(f"{n} more tokens do not fit a batch of {self.capacity} holding {i}")
+        self._token[i:end] = tokens
+        self._pos[i:end] = range(pos0, pos0 + n)
+        self._seq[i:end] = [seq] * n
+        self._logits[i:end] = bytes(n)
+        self._logits[end - 1] = logits_last
+        self.n_tokens = self.batch.n_tokens = end
+        return end - 1
 
     def close(self) -> None:
-        if self.batch is not None and self.batch.token:
-            llama_cpp.llama_batch_free(self.batch)
-        self.batch = None  # type: ignore[assignment]
+        # Nothing native to free: the arrays belong to this object.
+        self.n_tokens = 0

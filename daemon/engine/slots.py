@@ -38,20 +38,27 @@ def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
 
 
 def choose_slot(slots: Sequence[Slot], prompt: Sequence[int]) -> tuple[Slot, int] | None:
-    """The free slot for `prompt`: the longest shared prefix first, then the least cache lost, then LRU.
+    """The free slot for `prompt`: the longest shared prefix first, then the least cache lost,
+    then a slot next to busy ones, then LRU.
 
     Returns (slot, tokens reusable from its cache), or None when all are busy.
     A prefix shorter than `MIN_USEFUL_PREFIX` (a BOS and a word) does not count
     as a reason to overwrite another conversation's cache. At least one prompt
     token is always left to evaluate: sampling needs the logits of the last one.
+    Busy neighbours matter because llama.cpp evaluates per-slot streams in runs
+    of consecutive sequence ids, one pass over the weights per run: with
+    sequences 0, 1 and 3 busy, a request in slot 2 joins one pass, one in slot 5
+    adds another.
     """
-    best: tuple[tuple[int, int, int], Slot, int] | None = None
+    busy = {slot.seq for slot in slots if not slot.free}
+    best: tuple[tuple[int, int, int, int], Slot, int] | None = None
     for slot in slots:
         if not slot.free:
             continue
         shared = min(common_prefix_len(slot.cached, prompt), len(prompt) - 1)
         useful = shared if shared >= MIN_USEFUL_PREFIX else 0
-        key = (useful, -(len(slot.cached) - shared), -slot.last_used)
+        neighbours = (slot.seq - 1 in busy) + (slot.seq + 1 in busy)
+        key = (useful, -(len(slot.cached) - shared), neighbours, -slot.last_used)
         if best is None or key > best[0]:
             best = (key, slot, shared)
     return None if best is None else (best[1], best[2])
