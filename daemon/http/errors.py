@@ -39,6 +39,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .calls import CallAborted
 
 __all__ = [
+    "documented_errors",
     "HttpError",
     "error_response",
     "from_aborted",
@@ -155,3 +156,14 @@ async def handle_starlette_error(request: Request, exc: Exception) -> JSONRespon
     for name, value in (exc.headers or {}).items():
         response.headers[name] = value
     return response
+
+
+def documented_errors(body: type, *, bad_field: str, not_found: str) -> dict[int | str, dict[str, Any]]:
+    """The error replies an inference route may give, for its OpenAPI entry, in one API's error `body` shape."""
+    return {
+        400: {"model": body, "description": bad_field},
+        401: {"model": body, "description": "A token is configured and the request did not carry it."},
+        404: {"model": body, "description": not_found},
+        429: {"model": body, "description": "The model's request queue is full; retry later."},
+        503: {"model": body, "description": "The model cannot run now (runner died, out of memory, shutting down)."},
+    }

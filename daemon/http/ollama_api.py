@@ -28,7 +28,7 @@ from ingot.registry.gguf_info import ArraySummary
 from ingot.registry.reference import DEFAULT_TAG, Reference
 
 from .calls import ServicerCall
-from .errors import HttpError, ollama_error_payload
+from .errors import HttpError, documented_errors, ollama_error_payload
 from .metrics import HttpMetrics
 from .ollama_schema import (
     ChatRequest,
@@ -60,16 +60,11 @@ __all__ = ["ollama_router"]
 _NDJSON = "application/x-ndjson"
 _PARAMETER_COLUMN = 30  # `ollama show --parameters` aligns values at this column
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": OllamaErrorBody, "description": "A bad field or option (the message names it)."},
-    401: {"model": OllamaErrorBody, "description": "A token is configured and the request did not carry it."},
-    404: {"model": OllamaErrorBody, "description": "No such model."},
-    429: {"model": OllamaErrorBody, "description": "The model's request queue is full; retry later."},
-    503: {
-        "model": OllamaErrorBody,
-        "description": "The model cannot run now (runner died, out of memory, shutting down).",
-    },
-}
+_ERRORS = documented_errors(
+    OllamaErrorBody,
+    bad_field="A bad field or option (the message names it).",
+    not_found="No such model.",
+)
 _STORE_ERRORS = {code: _ERRORS[code] for code in (400, 401, 404)}
 
 

@@ -25,7 +25,7 @@ from ingot.registry.errors import ReferenceError as InvalidReferenceError
 from ingot.registry.reference import Reference
 
 from .calls import ServicerCall
-from .errors import HttpError, openai_error_payload
+from .errors import HttpError, documented_errors, openai_error_payload
 from .metrics import HttpMetrics
 from .openai_schema import (
     ChatCompletion,
@@ -50,16 +50,11 @@ _SSE = "text/event-stream"
 _DONE = b"data: [DONE]\n\n"
 _ROLES = {"developer": "system"}  # OpenAI's newer name for the system role
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    400: {"model": OpenAIErrorBody, "description": "A bad field or option (`param` names it)."},
-    401: {"model": OpenAIErrorBody, "description": "A token is configured and the request did not carry it."},
-    404: {"model": OpenAIErrorBody, "description": "No such model in the daemon's store."},
-    429: {"model": OpenAIErrorBody, "description": "The model's request queue is full; retry later."},
-    503: {
-        "model": OpenAIErrorBody,
-        "description": "The model cannot run now (runner died, out of memory, shutting down).",
-    },
-}
+_ERRORS = documented_errors(
+    OpenAIErrorBody,
+    bad_field="A bad field or option (`param` names it).",
+    not_found="No such model in the daemon's store.",
+)
 
 
 def _streamed(description: str) -> dict[int | str, dict[str, Any]]:
