@@ -16,11 +16,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from google.protobuf.timestamp_pb2 import Timestamp
-
 from ingot.daemon.keepalive import parse_keep_alive
 from ingot.proto.ingot.v1 import common_pb2, inference_pb2, models_pb2, runtime_pb2
 from ingot.registry.errors import ReferenceError as InvalidReferenceError
@@ -54,6 +52,7 @@ from .ollama_schema import (
 from .options import checked_options, format_text, keep_alive_text, option_entries, options_message
 from .services import Servicers
 from .streams import collect, first_message, observer, peer_of, stream_reply
+from .vectors import as_floats, shortened
 
 __all__ = ["ollama_router"]
 
@@ -185,14 +184,6 @@ def _model_info(metadata: Any) -> dict[str, Any]:
     return info
 
 
-def _cut(values: Any, dimensions: int | None) -> list[float]:
-    vector = np.asarray(values, dtype=np.float32)
-    if dimensions is not None and dimensions < len(vector):
-        vector = vector[:dimensions]
-        norm = float(np.linalg.norm(vector))
-        if norm > 0 and math.isfinite(norm):
-            vector = vector / norm
-    return [float(v) for v in vector]
 
 
 class _GenerateStream:
@@ -358,7 +349,7 @@ def ollama_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
         reply = await _embed(request, message)
         return JSONResponse({
             "model": model,
-            "embeddings": [_cut(e.values, body.dimensions) for e in reply.embeddings],
+            "embeddings": [as_floats(shortened(e.values, body.dimensions)) for e in reply.embeddings],
             "total_duration": reply.metrics.total_duration_ns,
             "load_duration": reply.metrics.load_duration_ns,
             "prompt_eval_count": reply.metrics.prompt_eval_count,

@@ -9,17 +9,13 @@ carries `usage` and no choices.
 
 from __future__ import annotations
 
-import base64
 import json
-import math
 import time
 import uuid
 from typing import Any
 
-import numpy as np
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-
 from ingot.proto.ingot.v1 import common_pb2, inference_pb2, models_pb2
 from ingot.registry.errors import ReferenceError as InvalidReferenceError
 from ingot.registry.reference import Reference
@@ -42,6 +38,7 @@ from .openai_schema import (
 from .options import Entry, checked_options, keep_alive_text, option_entries, options_message
 from .services import Servicers
 from .streams import collect, first_message, observer, peer_of, stream_reply
+from .vectors import as_base64, as_floats, shortened
 
 __all__ = ["openai_router"]
 
@@ -262,16 +259,8 @@ class _CompletionStream(_SseEnding):
 
 
 def _vector(values: Any, dimensions: int | None, encoding: str | None) -> list[float] | str:
-    vector = np.asarray(values, dtype=np.float32)
-    if dimensions is not None and dimensions < len(vector):
-        # Matryoshka-style shortening: keep the leading values, back to unit length.
-        vector = vector[:dimensions]
-        norm = float(np.linalg.norm(vector))
-        if norm > 0 and math.isfinite(norm):
-            vector = vector / norm
-    if encoding == "base64":
-        return base64.b64encode(vector.astype("<f4").tobytes()).decode("ascii")
-    return [float(v) for v in vector]
+    vector = shortened(values, dimensions)
+    return as_base64(vector) if encoding == "base64" else as_floats(vector)
 
 
 def _owned_by(name: str) -> str:
