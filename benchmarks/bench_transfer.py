@@ -33,9 +33,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "oci"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 
-from oci_registry_server import find_registry_binary, start_registry  # noqa: E402
+from oci_registry_server import find_registry_binary, start_registry
 
 DATA = ROOT / "bench-data" / "transfer"  # its own folder: wiped at start and end
 MIB = 1024 * 1024

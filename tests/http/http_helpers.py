@@ -1,9 +1,10 @@
-"""Helpers for the HTTP tests: reading Prometheus samples, the gRPC reference answer, stream lines."""
+"""Helpers for the HTTP tests: the served model and daemon, Prometheus samples, the gRPC reference answer, stream lines."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,45 @@ import grpc
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from ingot.daemon.http import HttpServer
+from ingot.daemon.server import Daemon, ServeConfig
 from ingot.proto.ingot.v1 import common_pb2, inference_pb2, inference_pb2_grpc
+from ingot.registry.home import IngotHome
+from ingot.registry.synthetic import CHAT_TEMPLATES, SyntheticSpec
+
+MODEL = "counter"
+PARALLEL = 2
+MAX_QUEUE = 2
+# Big enough that a counting stream nobody stops runs for seconds, not milliseconds.
+NUM_CTX = 16384
+# A bound on any single wait, so a bug fails a test instead of hanging it.
+WAIT_S = 30.0
+
+COUNTING_SPEC = SyntheticSpec(counting=True, n_ctx=NUM_CTX, chat_template=CHAT_TEMPLATES["chatml"], name="counter")
+
+
+@dataclass(frozen=True)
+class Served:
+    daemon: Daemon
+    http: HttpServer
+    home: IngotHome
+    gguf: Path
+
+    @property
+    def url(self) -> str:
+        return self.http.url
+
+    @property
+    def socket_path(self) -> Path:
+        return self.daemon.config.socket_path
+
+
+def start_daemon(home: IngotHome, socket_dir: Path, **limits: object) -> Daemon:
+    # Unix socket paths are limited to 107 bytes: keep them out of pytest's long tmp names.
+    config = ServeConfig(home=home, socket_path=socket_dir / "d.sock", **limits)  # type: ignore[arg-type]
+    daemon = Daemon(config)
+    daemon.start()
+    return daemon
 
 
 def metric(http: httpx.Client, name: str, **labels: str) -> float:

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import openai
 import pytest
-from conftest import MODEL, WAIT_S, Served, start_daemon
-from http_helpers import metric, ndjson
 
 from ingot.daemon.http import HttpServices, start_http_server
 from ingot.registry.home import IngotHome
+
+from http_helpers import MODEL, WAIT_S, Served, metric, ndjson, start_daemon
 
 ENDLESS = {"num_predict": 1_000_000}  # the counting model never stops on its own: only a cancel ends this
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 import httpx
 import ollama
 import pytest
-from conftest import MODEL, NUM_CTX, WAIT_S, Served
-from http_helpers import grpc_chat, grpc_generate, ndjson
 
 from ingot.daemon.http.ollama_schema import GenerateResponse
+
+from http_helpers import MODEL, NUM_CTX, WAIT_S, Served, grpc_chat, grpc_generate, ndjson
 
 
 @pytest.fixture

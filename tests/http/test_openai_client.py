@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
-from conftest import MAX_QUEUE, MODEL, WAIT_S, Served
-from http_helpers import grpc_chat, grpc_generate
 
 from ingot.daemon.http.openai_schema import ChatCompletionChunk, CompletionChunk
+
+from http_helpers import MAX_QUEUE, MODEL, WAIT_S, Served, grpc_chat, grpc_generate
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from __future__ import annotations
 import httpx
 import pytest
 import schemathesis
-from conftest import MODEL, WAIT_S, Served
 from hypothesis import HealthCheck, given, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -25,6 +24,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from schemathesis.specs.openapi.schemas import OpenApiSchema
+
+from http_helpers import MODEL, WAIT_S, Served
 
 EXAMPLES = 6
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

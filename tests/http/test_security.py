@@ -13,10 +13,11 @@ import httpx
 import ollama
 import openai
 import pytest
-from conftest import MODEL, WAIT_S, Served
 
 from ingot.daemon.http import HttpConfigError, HttpServer, HttpServices, check_http_listen, start_http_server
 from ingot.daemon.server import TLSFiles
+
+from http_helpers import MODEL, WAIT_S, Served
 
 TOKEN = "s3cret-token"
 

@@ -2,12 +2,11 @@
 
 Two `docker-registry` processes per test session: an open one, and one behind
 htpasswd (bcrypt) auth. Tests never see the user's docker config: every test
-gets `$DOCKER_CONFIG` pointing at its own empty folder.
+gets `$DOCKER_CONFIG` pointing at its own empty folder (tests/support/shared_fixtures.py).
 """
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,28 +15,14 @@ import pytest
 
 from ingot.registry.store import Store
 from ingot.registry.synthetic import SyntheticSpec, write_synthetic_gguf
+
 from oci_fault_proxy import FaultProxy
-from oci_registry_server import RegistryProcess, find_registry_binary, start_registry
+from oci_registry_server import RegistryProcess, start_registry
+from shared_fixtures import docker_config, private_environment, registry, registry_binary
+
+__all__ = ["docker_config", "private_environment", "registry"]  # fixtures, registered by being here
 
 AUTH_USER = "ingot-tester"
-
-
-def _binary() -> str:
-    binary = find_registry_binary()
-    if binary is None:
-        message = "docker-registry is not installed (scripts/setup --test installs it)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryProcess]:
-    """An open registry (no auth) on 127.0.0.1:<free port>."""
-    server = start_registry(_binary(), tmp_path_factory.mktemp("registry-open"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")
@@ -45,7 +30,7 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
     """A registry that wants HTTP Basic auth (htpasswd, bcrypt)."""
     password = secrets.token_urlsafe(12)
     server = start_registry(
-        _binary(), tmp_path_factory.mktemp("registry-auth"), username=AUTH_USER, password=password
+        registry_binary(), tmp_path_factory.mktemp("registry-auth"), username=AUTH_USER, password=password
     )
     yield server
     server.stop()
@@ -58,16 +43,6 @@ def fault_proxy(registry: RegistryProcess) -> Iterator[FaultProxy]:
     proxy = FaultProxy(host, int(port))
     yield proxy
     proxy.close()
-
-
-@pytest.fixture(autouse=True)
-def docker_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private, empty $DOCKER_CONFIG folder: tests never read or write the user's logins."""
-    folder = tmp_path / "docker-config"
-    folder.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(folder))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    return folder
 
 
 @pytest.fixture
