@@ -8,7 +8,11 @@ A B C D, ...) so a noisy, shared machine hurts all alike:
   ingot-http   `ingot serve --http --parallel 8`, the official `openai` client;
   ingot-grpc   the same daemon, `Inference/Generate` through the generated stub;
   llama_cpp    `python -m llama_cpp.server` (llama-cpp-python's own server,
-               one sequence at a time), the `openai` client;
+               one sequence at a time) with `--interrupt_requests False`, so
+               every client gets its whole answer, the `openai` client;
+  llama_cpp-stock  the same server with its defaults, as users start it: a
+               request that arrives while another streams ends that stream
+               (its client gets a short answer and `[DONE]`);
   llama-server llama.cpp's C++ server, `-np 8 -kvu`, built from the llama.cpp
                that llama-cpp-python 0.3.36 vendors (benchmarks/build_llama_server.py),
                the `openai` client.
@@ -19,24 +23,26 @@ ingot: 8 slots x 1024; llama-server: 8192 unified for 8 slots), greedy
 sampling with repeat penalty 1, the same raw prompt (`/v1/completions`; for
 gRPC `raw: true`) and max_tokens. llama-server also gets `ignore_eos`; the
 others have no such switch, so the table reports every side's completion
-tokens (from `usage` / the final metrics, never counted from chunks) and flags
-a side whose requests stopped short.
+tokens (from `usage` / the final metrics; chunks only where a side sends
+neither, as llama_cpp-stock's cut-off streams) and flags a side whose requests
+stopped short.
 
 Each round measures, per side, `--clients` simultaneous requests (aggregate
 completion tokens/s, from the release of all clients to the last finished
-stream) and one request alone (tokens/s end to end, and its time to first
+stream, and the median time to first token among them, against the lone
+request's) and one request alone (tokens/s end to end, and its time to first
 token). Prompts are unique per request and of one token length, so no side
 profits from a cached prefix. The headline ratios are medians of the per-round
-ratios: ingot-http / llama_cpp (target >= 2.5x) and ingot-http / llama-server
-(target >= 0.9x), 8 clients.
+ratios: ingot-http / llama_cpp and / llama_cpp-stock (target >= 2.5x) and
+ingot-http / llama-server (target >= 0.9x), 8 clients.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import shlex
 import signal
-import functools
 import statistics
 import sys
 import tempfile
@@ -63,8 +69,8 @@ from bench_daemon import (
 )
 from build_llama_server import BINARY as LLAMA_SERVER
 
-SIDES = ("ingot-http", "ingot-grpc", "llama_cpp", "llama-server")
-TARGETS = {"llama_cpp": 2.5, "llama-server": 0.9}  # ingot-http / peer, aggregate tokens/s with 8 clients
+SIDES = ("ingot-http", "ingot-grpc", "llama_cpp", "llama_cpp-stock", "llama-server")
+TARGETS = {"llama_cpp": 2.5, "llama_cpp-stock": 2.5, "llama-server": 0.9}  # ingot-http / peer, aggregate tokens/s with 8 clients
 
 
 # -- the sides --------------------------------------------------------------------------------------
@@ -111,17 +117,18 @@ class Side:
     server: ServerProcess | None = None  # None: served by another side's process
 
 
-def start_llama_cpp_server(folder: Path, model: Path, threads: int) -> ServerProcess:
+def start_llama_cpp_server(folder: Path, model: Path, threads: int, *, stock: bool) -> ServerProcess:
+    """`stock`: keep the server's default of cutting off the stream in progress when a request arrives."""
     port = free_port()
+    name = "llama_cpp-stock" if stock else "llama_cpp"
     argv = [
         sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--model_alias", MODEL,
         "--host", "127.0.0.1", "--port", str(port), "--n_ctx", str(N_CTX), "--n_threads", str(threads),
         "--n_threads_batch", str(threads), "--flash_attn", "False", "--seed", str(SEED),
-        # By default a new request interrupts the one streaming: 8 clients would cut each other off.
-        "--interrupt_requests", "False",
+        *([] if stock else ["--interrupt_requests", "False"]),
     ]  # fmt: skip
     return start_server(
-        "llama_cpp", argv, ready=r"Uvicorn running on", log_path=folder / "llama_cpp.log",
+        name, argv, ready=r"Uvicorn running on", log_path=folder / f"{name}.log",
         url=f"http://127.0.0.1:{port}",
     )  # fmt: skip
 
@@ -155,10 +162,11 @@ def open_sides(
             if "ingot-grpc" in names:
                 stub = GrpcGenerate(daemon.socket_path)
                 sides.append(Side("ingot-grpc", stub.run, stub.close, owner))
-        if "llama_cpp" in names:
-            server = start_llama_cpp_server(folder, model, threads)
-            client = OpenAICompletions(server.url, {})
-            sides.append(Side("llama_cpp", client.run, client.close, server))
+        for name in ("llama_cpp", "llama_cpp-stock"):
+            if name in names:
+                server = start_llama_cpp_server(folder, model, threads, stock=name.endswith("-stock"))
+                client = OpenAICompletions(server.url, {})
+                sides.append(Side(name, client.run, client.close, server))
         if "llama-server" in names:
             server = start_llama_server(folder, model, threads, clients, llama_server_args)
             client = OpenAICompletions(server.url, {"ignore_eos": True})
@@ -188,6 +196,10 @@ class Burst:
     @property
     def rate(self) -> float:
         return sum(stream.tokens for stream in self.streams) / self.seconds
+
+    @property
+    def ttft_p50(self) -> float:
+        return statistics.median(stream.ttft for stream in self.streams)
 
 
 def burst(side: Side, clients: int, tokens: int) -> Burst:
@@ -244,8 +256,8 @@ def main(argv: list[str] | None = None) -> int:
                 burst(side, args.clients, 4)
             print(f"model {model.name}, {args.threads} threads, {args.clients} clients and 1, "
                   f"max_tokens {args.tokens}, {args.rounds} rounds over {', '.join(s.name for s in sides)}\n")  # fmt: skip
-            print(f"{'round':>5}  {'side':<12}  {f'{args.clients} clients tok/s':>17}  {'tokens':>7}  "
-                  f"{'1 client tok/s':>14}  {'TTFT ms':>7}")  # fmt: skip
+            print(f"{'round':>5}  {'side':<15}  {f'{args.clients} clients tok/s':>17}  {'tokens':>7}  "
+                  f"{'1 client tok/s':>14}  {'TTFT ms':>7}  {'TTFT p50 ms, many':>17}")  # fmt: skip
             for index in range(args.rounds):
                 for side in sides:
                     many = burst(side, args.clients, args.tokens)
@@ -253,22 +265,24 @@ def main(argv: list[str] | None = None) -> int:
                     records[side.name].many.append(many)
                     records[side.name].one.append(one)
                     total = sum(stream.tokens for stream in many.streams)
-                    print(f"{index + 1:>5}  {side.name:<12}  {many.rate:>17.1f}  {total:>7}  "
-                          f"{one.rate:>14.1f}  {one.streams[0].ttft * 1e3:>7.1f}")  # fmt: skip
+                    print(f"{index + 1:>5}  {side.name:<15}  {many.rate:>17.1f}  {total:>7}  "
+                          f"{one.rate:>14.1f}  {one.streams[0].ttft * 1e3:>7.1f}  {many.ttft_p50 * 1e3:>17.1f}")  # fmt: skip
         finally:
             close_sides(sides)
 
     print(f"\nmedians over {args.rounds} rounds")
-    print(f"{'side':<12}  {f'{args.clients} clients tok/s':>17}  {'1 client tok/s':>14}  {'1 client decode tok/s':>21}  "
-          f"{'TTFT ms':>7}  {'short requests':>14}")  # fmt: skip
+    print(f"{'side':<15}  {f'{args.clients} clients tok/s':>17}  {'1 client tok/s':>14}  {'1 client decode tok/s':>21}  "
+          f"{'TTFT ms':>7}  {f'{args.clients} clients TTFT p50 / 1 client':>31}  {'short requests':>14}")  # fmt: skip
     counted: dict[str, set[str]] = {}
     for name, record in records.items():
         streams = [stream for b in record.many + record.one for stream in b.streams]
         counted[name] = {stream.counted_by for stream in streams}
         short = sum(1 for stream in streams if stream.tokens != args.tokens)
-        print(f"{name:<12}  {median([b.rate for b in record.many]):>17.1f}  {median([b.rate for b in record.one]):>14.1f}  "
+        print(f"{name:<15}  {median([b.rate for b in record.many]):>17.1f}  {median([b.rate for b in record.one]):>14.1f}  "
               f"{median([b.streams[0].decode_rate for b in record.one]):>21.1f}  "
-              f"{median([b.streams[0].ttft for b in record.one]) * 1e3:>7.1f}  {short:>7}/{len(streams):<6}")  # fmt: skip
+              f"{median([b.streams[0].ttft for b in record.one]) * 1e3:>7.1f}  "
+              f"{median([m.ttft_p50 / o.streams[0].ttft for m, o in zip(record.many, record.one)]):>30.2f}x  "
+              f"{short:>7}/{len(streams):<6}")  # fmt: skip
     print("tokens counted from: " + "; ".join(f"{name} {', '.join(sorted(how))}" for name, how in counted.items()))
 
     print()
