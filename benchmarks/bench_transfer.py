@@ -14,7 +14,9 @@ weight layer is SIZE MiB of random bytes, then alternates, A B A B:
   streamed body, closing PUT) vs `curl` doing the POST and one PUT of the file.
 
 Each ingot transfer runs in its own process, which times only the transfer
-(not Python start-up) and reports its peak RSS. Prints a table with the
+(not Python start-up) and reports its peak RSS and CPU time. The CPU the
+registry spends serving each pull is read from /proc, so the table also shows
+how much of the 2 cores a download at curl's pace leaves for hashing and writing. Prints a table with the
 median of each side and the ratio ingot/curl (target >= 0.8) and the peak RSS
 of the pulls (target < 150 MiB). Not part of the test suite.
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import resource
 import os
 import shutil
 import statistics
@@ -47,14 +50,17 @@ from ingot.registry.oci import ClientOptions, pull, push
 from ingot.registry.store import Store
 action, store_root, ref = sys.argv[1:4]
 store = Store(store_root)
-started = time.perf_counter()
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
+    return usage.ru_utime + usage.ru_stime
+cpu_before, started = cpu(), time.perf_counter()
 if action == "pull":
     result = pull(store, ref)
 else:
     result = push(store, ref.split("=>")[0], destination=ref.split("=>")[1])
-seconds = time.perf_counter() - started
+seconds, cpu_seconds = time.perf_counter() - started, cpu() - cpu_before
 rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "bytes": result.bytes_transferred, "rss_mib": rss_mib}))
+print(json.dumps({"seconds": seconds, "cpu": cpu_seconds, "bytes": result.bytes_transferred, "rss_mib": rss_mib}))
 """
 
 
@@ -94,10 +100,22 @@ def _ingot(action: str, store_root: Path, ref: str) -> dict[str, float]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _curl_pull(url: str) -> float:
-    started = time.perf_counter()
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a running process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _curl_pull(url: str) -> tuple[float, float]:
+    """Seconds and curl's CPU seconds for downloading the blob to /dev/null."""
+    cpu_before, started = _children_cpu(), time.perf_counter()
     subprocess.run(["curl", "-sSf", "-o", "/dev/null", url], check=True)
-    return time.perf_counter() - started
+    return time.perf_counter() - started, _children_cpu() - cpu_before
 
 
 def _curl_verified_pull(url: str, target: Path) -> float:
@@ -153,14 +171,22 @@ def main() -> int:
         pulls: dict[str, list[float]] = {"ingot": [], "curl": [], "curl+sha256+disk": []}
         pushes: dict[str, list[float]] = {"ingot": [], "curl": []}
         rss: list[float] = []
+        # CPU seconds per pull: the client's own, and the registry's while serving it.
+        cpu: dict[str, list[tuple[float, float]]] = {"ingot": [], "curl": []}
+        registry_pid = server.process.pid
         for round_ in range(args.rounds):
             target = DATA / f"pull-store-{round_}"
+            registry_before = _process_cpu(registry_pid)
             measured = _ingot("pull", target, ref)
+            cpu["ingot"].append((measured["cpu"], _process_cpu(registry_pid) - registry_before))
             assert measured["bytes"] >= size, measured
             pulls["ingot"].append(size / measured["seconds"])
             rss.append(measured["rss_mib"])
             shutil.rmtree(target)
-            pulls["curl"].append(size / _curl_pull(blob_url))
+            registry_before = _process_cpu(registry_pid)
+            seconds, curl_cpu = _curl_pull(blob_url)
+            cpu["curl"].append((curl_cpu, _process_cpu(registry_pid) - registry_before))
+            pulls["curl"].append(size / seconds)
             pulls["curl+sha256+disk"].append(size / _curl_verified_pull(blob_url, DATA / "curl-copy.bin"))
 
             measured = _ingot("push", source, f"{local_ref}=>{server.host}/bench/push-{round_}:1")
@@ -183,6 +209,15 @@ def main() -> int:
             a, b = statistics.median(runs["ingot"]) / MIB, statistics.median(runs[baseline]) / MIB
             print(f"{name:24} {a:12.0f} {b:15.0f} {a / b:7.2f} {target:>8}")
         print(f"{'pull peak RSS':24} {max(rss):11.0f}M {'':>15} {'':>7} {'< 150M':>8}")
+        print()
+        print(f"CPU seconds per GiB pulled (medians; the machine has {os.cpu_count()} CPUs)")
+        print(f"{'client':24} {'client':>8} {'registry':>9} {'both':>7}")
+        for name, samples in cpu.items():
+            per_gib = [(c * 1024 / args.size_mib, r * 1024 / args.size_mib) for c, r in samples]
+            client = statistics.median(c for c, _ in per_gib)
+            registry = statistics.median(r for _, r in per_gib)
+            both = statistics.median(c + r for c, r in per_gib)
+            print(f"{name:24} {client:8.2f} {registry:9.2f} {both:7.2f}")
     finally:
         server.stop()
         shutil.rmtree(DATA, ignore_errors=True)
