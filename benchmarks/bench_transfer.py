@@ -45,10 +45,13 @@ MIB = 1024 * 1024
 
 # Runs in a child process: one push or pull, timed around the call itself.
 _DRIVER = r"""
-import json, resource, sys, time
+import json, os, resource, sys, time
 from ingot.registry.oci import ClientOptions, pull, push
 from ingot.registry.store import Store
 action, store_root, ref = sys.argv[1:4]
+if os.environ.get("BENCH_WITHOUT_FSYNC"):  # --without-fsync: an experiment, never a mode of ingot
+    os.fsync = lambda fd: None
+    os.posix_fadvise = lambda *args: None
 store = Store(store_root)
 def cpu():
     usage = resource.getrusage(resource.RUSAGE_SELF)  # every thread of this process
@@ -94,9 +97,10 @@ def _build_package(store_root: Path, ref: str, weights: Path) -> None:
     store.tag(Reference.parse(ref), Descriptor(mt.OCI_MANIFEST, stored.digest, stored.size, {}, mt.MODEL_ARTIFACT))
 
 
-def _ingot(action: str, store_root: Path, ref: str) -> dict[str, float]:
+def _ingot(action: str, store_root: Path, ref: str, *, without_fsync: bool = False) -> dict[str, float]:
+    env = {**os.environ, "BENCH_WITHOUT_FSYNC": "1"} if without_fsync else None
     out = subprocess.run([sys.executable, "-c", _DRIVER, action, str(store_root), ref],
-                         check=True, capture_output=True, text=True)
+                         check=True, capture_output=True, text=True, env=env)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -116,6 +120,26 @@ def _curl_pull(url: str) -> tuple[float, float]:
     cpu_before, started = _children_cpu(), time.perf_counter()
     subprocess.run(["curl", "-sSf", "-o", "/dev/null", url], check=True)
     return time.perf_counter() - started, _children_cpu() - cpu_before
+
+
+def _local_floor(size: int, folder: Path) -> dict[str, float]:
+    """CPU seconds per GiB to SHA-256 bytes in memory, and to write them into the page cache (no fsync)."""
+    block = os.urandom(16 * MIB)
+    blocks = max(size // len(block), 1)
+    hasher = hashlib.sha256()
+    started = time.process_time()
+    for _ in range(blocks):
+        hasher.update(block)
+    hashing = time.process_time() - started
+    path = folder / "page-cache-write.bin"
+    started = time.process_time()
+    with open(path, "wb", buffering=0) as out:
+        for _ in range(blocks):
+            out.write(block)
+    writing = time.process_time() - started
+    path.unlink()
+    scale = 1024 * MIB / (blocks * len(block))
+    return {"sha256": hashing * scale, "page-cache write": writing * scale}
 
 
 def _curl_verified_pull(url: str, target: Path) -> float:
@@ -146,6 +170,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=1024)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--without-fsync", action="store_true",
+                        help="experiment: patch fsync out of the pulling process, to see the pull without the disk")
     args = parser.parse_args()
     binary = find_registry_binary()
     if binary is None or shutil.which("curl") is None:
@@ -177,7 +203,7 @@ def main() -> int:
         for round_ in range(args.rounds):
             target = DATA / f"pull-store-{round_}"
             registry_before = _process_cpu(registry_pid)
-            measured = _ingot("pull", target, ref)
+            measured = _ingot("pull", target, ref, without_fsync=args.without_fsync)
             cpu["ingot"].append((measured["cpu"], _process_cpu(registry_pid) - registry_before))
             assert measured["bytes"] >= size, measured
             pulls["ingot"].append(size / measured["seconds"])
@@ -209,6 +235,8 @@ def main() -> int:
             a, b = statistics.median(runs["ingot"]) / MIB, statistics.median(runs[baseline]) / MIB
             print(f"{name:24} {a:12.0f} {b:15.0f} {a / b:7.2f} {target:>8}")
         print(f"{'pull peak RSS':24} {max(rss):11.0f}M {'':>15} {'':>7} {'< 150M':>8}")
+        if args.without_fsync:
+            print("(pulls ran WITHOUT fsync: an experiment, not what ingot does)")
         print()
         print(f"CPU seconds per GiB pulled (medians; the machine has {os.cpu_count()} CPUs)")
         print(f"{'client':24} {'client':>8} {'registry':>9} {'both':>7}")
@@ -218,6 +246,8 @@ def main() -> int:
             registry = statistics.median(r for _, r in per_gib)
             both = statistics.median(c + r for c, r in per_gib)
             print(f"{name:24} {client:8.2f} {registry:9.2f} {both:7.2f}")
+        floor = _local_floor(size, DATA)
+        print("CPU seconds per GiB, no network: " + ", ".join(f"{k} {v:.2f}" for k, v in floor.items()))
     finally:
         server.stop()
         shutil.rmtree(DATA, ignore_errors=True)
