@@ -56,6 +56,7 @@ import secrets
 import stat
 import time
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -93,6 +94,8 @@ STALE_AFTER_S = 3600.0
 STALE_PARTIAL_AFTER_S = 86400.0
 FICLONE = 0x40049409  # _IOW(0x94, 9, int) from linux/fs.h
 _READ_ONLY = ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
+# Blocks from this size on are hashed in a second thread while they are written (BlobWriter.write).
+_OVERLAP_AT = 256 * 1024
 
 
 @dataclass(frozen=True)
@@ -725,6 +728,7 @@ class BlobWriter:
         self.exists = store.has_blob(digest, size)
         self._file: Any = None
         self._hasher: Any = None
+        self._hashing: ThreadPoolExecutor | None = None
         self._offset = 0
         if not self.exists:
             self._open()
@@ -760,8 +764,19 @@ class BlobWriter:
             raise DigestMismatchError(
                 f"blob {self.digest} is larger than the {self.size} bytes announced", hint="retry; the source is faulty"
             )
-        self._file.write(data)
-        self._hasher.update(data)
+        if len(data) >= _OVERLAP_AT:
+            # The hash and the write of a large block run at once: both release the GIL, and on a fast network
+            # they, not the socket, set the pace of a pull (benchmarks/bench_transfer.py --without-fsync).
+            if self._hashing is None:
+                self._hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingot-hash")
+            hashed = self._hashing.submit(self._hasher.update, data)
+            try:
+                self._file.write(data)
+            finally:
+                hashed.result()
+        else:
+            self._file.write(data)
+            self._hasher.update(data)
         self._offset += len(data)
 
     def reset(self) -> None:
@@ -775,9 +790,7 @@ class BlobWriter:
 
     def discard(self) -> None:
         """Delete the partial file."""
-        if self._file is not None:
-            self._file.close()
-            self._file = None
+        self.close()
         self.partial.unlink(missing_ok=True)
 
     def commit(self, media_type: str = OCTET_STREAM, annotations: Mapping[str, str] | None = None) -> Descriptor:
@@ -806,6 +819,9 @@ class BlobWriter:
 
     def close(self) -> None:
         """Release the file; the partial stays for a later resume."""
+        if self._hashing is not None:
+            self._hashing.shutdown()
+            self._hashing = None
         if self._file is not None:
             self._file.close()
             self._file = None

@@ -147,9 +147,9 @@ def _stream_into(response: requests.Response, writer: BlobWriter, bar: BlobProgr
     """Copy the body into `writer`, hashing and writing block N while block N+1 is received.
 
     Two buffers alternate: the socket fills one (the GIL is released in recv)
-    while the pipeline thread hashes and writes the other (hashlib and write
-    release it too), so a download runs at the pace of its slowest stage,
-    not of their sum. On an exception, every byte received before it is
+    while the pipeline thread writes the other and the BlobWriter hashes it
+    in a thread of its own (hashlib and write release the GIL too), so a
+    download runs at the pace of its slowest stage, not of their sum. On an exception, every byte received before it is
     already in the writer.
     """
     if response.headers.get("Content-Encoding", "identity") not in ("identity", ""):

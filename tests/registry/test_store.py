@@ -302,6 +302,35 @@ def test_blob_writer_mismatch_deletes_the_partial_and_publishes_nothing(store: S
     assert not partial.exists() and not store.has_blob(digest)
 
 
+def test_blob_writer_large_blocks_hash_in_order_with_small_ones(store: Store) -> None:
+    # Blocks of 256 KiB and more are hashed in a second thread while being written: the digest must still
+    # cover every byte in order, across a mix of block sizes, a resume, a reset and a corrupted block.
+    data = os.urandom(5 * 1024 * 1024 + 12_345)
+    digest = digest_bytes(data)
+    cuts = [0, 1024 * 1024, 1024 * 1024 + 10, 3 * 1024 * 1024, len(data)]
+    with store.blob_writer(digest, len(data)) as writer:
+        writer.write(data[cuts[0] : cuts[1]])
+        writer.write(data[cuts[1] : cuts[2]])
+    with store.blob_writer(digest, len(data)) as writer:  # resumed: the partial file is hashed again on open
+        assert writer.offset == cuts[2]
+        writer.write(memoryview(data)[cuts[2] : cuts[3]])
+        writer.write(memoryview(data)[cuts[3] : cuts[4]])
+        writer.commit()
+    assert store.read_blob(digest) == data
+
+    other = os.urandom(2 * 1024 * 1024)
+    other_digest = digest_bytes(other)
+    flipped = bytearray(other)
+    flipped[1_500_000] ^= 0x01
+    with store.blob_writer(other_digest, len(other)) as writer:
+        writer.write(other[: 1024 * 1024])
+        writer.reset()
+        writer.write(bytes(flipped))
+        with pytest.raises(DigestMismatchError, match="received content hashing to"):
+            writer.commit()
+    assert not store.has_blob(other_digest)
+
+
 _CHILD_PRELUDE = textwrap.dedent(
     """
     import sys
