@@ -7,6 +7,7 @@ TLS failures are never retried: they do not heal by waiting.
 from __future__ import annotations
 
 import email.utils
+import http.client
 import logging
 import random
 import time
@@ -37,6 +38,8 @@ _RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
     urllib3.exceptions.ReadTimeoutError,
     ConnectionError,
     TimeoutError,
+    # A body read below urllib3 (download._body_readinto) sees these unwrapped; urllib3 makes them ProtocolError.
+    http.client.HTTPException,
 )
 
 
