@@ -13,7 +13,7 @@ from oci_packages import Layer, raw_package
 from ingot.registry import mediatypes as mt
 from ingot.registry.digest import digest_hex
 from ingot.registry.errors import DigestMismatchError
-from ingot.registry.oci import ClientOptions, RegistryConnectionError, RetryPolicy, pull, push
+from ingot.registry.oci import ClientOptions, RegistryConnectionError, RetryPolicy, Timeouts, pull, push
 from ingot.registry.oci.download import _body_readinto
 from ingot.registry.package import load_package
 from ingot.registry.reference import Reference
@@ -62,6 +62,19 @@ def test_dropped_connection_is_resumed_within_the_same_pull(
     # Resumed with Range, not started over: starting over would cost the half before the cut
     # plus a whole copy (1.5x); a resume re-reads at most the one block in flight when it broke.
     assert fault_proxy.bytes_down < BLOB_SIZE * 1.45
+    assert other_store.read_blob(_weights_digest(data)) == data
+    assert load_package(other_store, Reference.parse(f"{fault_proxy.host}/{path}")).digest == result.digest
+
+
+def test_stalled_download_times_out_and_resumes(
+    fault_proxy: FaultProxy, published: tuple[str, bytes], other_store: Store
+) -> None:
+    path, data = published
+    fault_proxy.stall(after=BLOB_SIZE // 2)
+    options = ClientOptions(retry=FAST_RETRY, timeouts=Timeouts(connect=5.0, read=1.0))
+    result = pull(other_store, f"{fault_proxy.host}/{path}", options=options)
+    assert fault_proxy.faults_fired == 1
+    assert fault_proxy.bytes_down < BLOB_SIZE * 1.45  # continued from the stall, not started over
     assert other_store.read_blob(_weights_digest(data)) == data
     assert load_package(other_store, Reference.parse(f"{fault_proxy.host}/{path}")).digest == result.digest
 

@@ -6,7 +6,9 @@ faults act on one direction of a connection (`down`: registry -> client,
 
 - `cut(after)`: close both sockets there (a dropped connection mid-blob);
 - `corrupt(after)`: flip one bit of the byte at that position (a silent
-  corruption that only the digest check can catch).
+  corruption that only the digest check can catch);
+- `stall(after)`: stop forwarding there but keep the connection open (a
+  registry or network that hangs mid-blob: only a read timeout notices).
 
 Each armed fault fires on `times` connections, then the proxy is clean again.
 `refuse(n, status)` answers the next `n` new connections with that HTTP
@@ -28,7 +30,7 @@ _BUFFER = 256 * 1024
 
 @dataclass
 class _Fault:
-    kind: str  # "cut" | "corrupt"
+    kind: str  # "cut" | "corrupt" | "stall"
     after: int
     times: int
     direction: str  # "down" | "up"
@@ -64,6 +66,10 @@ class FaultProxy:
     def corrupt(self, after: int, *, times: int = 1, direction: str = "down") -> None:
         with self._lock:
             self._fault = _Fault("corrupt", after, times, direction)
+
+    def stall(self, after: int, *, times: int = 1, direction: str = "down") -> None:
+        with self._lock:
+            self._fault = _Fault("stall", after, times, direction)
 
     def refuse(self, count: int, *, status: int = 503, retry_after: str | None = "0") -> None:
         with self._lock:
@@ -166,7 +172,7 @@ class FaultProxy:
                             self._fault = None
                         self.faults_fired += 1
                         position = fault.after - carried
-                        if fault.kind == "cut":
+                        if fault.kind in ("cut", "stall"):
                             data = data[:position]
                         else:
                             data = data[:position] + bytes([data[position] ^ 0x01]) + data[position + 1 :]
@@ -180,6 +186,11 @@ class FaultProxy:
                     sink.sendall(data)
                 carried += len(data)
                 if fault is not None and fault.kind == "cut":
+                    break
+                if fault is not None and fault.kind == "stall":
+                    # Hold both sockets open, silent, until the reader gives up (closing its side ends
+                    # the other pump, which shuts both) or the proxy closes.
+                    self._closed.wait()
                     break
         except OSError:
             pass
