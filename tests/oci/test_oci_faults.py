@@ -171,3 +171,20 @@ def test_upload_cut_mid_chunk_is_sent_again_and_lands_intact(
     direct = pull(other_store, f"{registry.host}/faults/upload-cut:1")
     assert direct.digest == result.digest
     assert other_store.read_blob(_weights_digest(data)) == data
+
+
+def test_upload_that_stalls_times_out_and_lands_intact(
+    fault_proxy: FaultProxy, registry: RegistryProcess, store: Store, other_store: Store
+) -> None:
+    # The registry stops reading mid-chunk: the client's socket buffers fill and the send blocks until a timeout.
+    data = os.urandom(BLOB_SIZE)
+    ref = Reference.parse(f"{fault_proxy.host}/faults/upload-stall:1")
+    _weights_package(store, ref, data)
+    fault_proxy.stall(after=BLOB_SIZE // 2 + 1000, direction="up")
+    options = ClientOptions(retry=FAST_RETRY, chunk_size=512 * 1024, timeouts=Timeouts(connect=5.0, read=1.0))
+    result = push(store, ref, options=options)
+    assert fault_proxy.faults_fired == 1
+    assert BLOB_SIZE < result.bytes_transferred < 2 * BLOB_SIZE
+    direct = pull(other_store, f"{registry.host}/faults/upload-stall:1")
+    assert direct.digest == result.digest
+    assert other_store.read_blob(_weights_digest(data)) == data
