@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import os
+import re
 
 import pytest
 import requests
@@ -40,7 +41,8 @@ def _weights_package(store: Store, ref: Reference, data: bytes) -> Descriptor:
 def published(registry: RegistryProcess, store: Store, request: pytest.FixtureRequest) -> tuple[str, bytes]:
     """A 4 MiB-weight package pushed straight to the registry; returns (repository path, weights)."""
     data = os.urandom(BLOB_SIZE)
-    path = f"faults/{request.node.name.replace('_', '-')[:60]}:1"
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:60].strip("-")  # parametrized: "...[cut]"
+    path = f"faults/{name}:1"
     _weights_package(store, Reference.parse(f"{registry.host}/{path}"), data)
     push(store, f"{registry.host}/{path}")
     return path, data
@@ -52,29 +54,23 @@ def _weights_digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def test_dropped_connection_is_resumed_within_the_same_pull(
-    fault_proxy: FaultProxy, published: tuple[str, bytes], other_store: Store
+# A connection the registry drops (cut) or leaves open but silent (stall: only the read timeout notices).
+BROKEN_CONNECTIONS = ["cut", "stall"]
+SHORT_TIMEOUTS = Timeouts(connect=5.0, read=1.0)
+
+
+@pytest.mark.parametrize("fault", BROKEN_CONNECTIONS)
+def test_broken_download_is_resumed_within_the_same_pull(
+    fault: str, fault_proxy: FaultProxy, published: tuple[str, bytes], other_store: Store
 ) -> None:
     path, data = published
-    fault_proxy.cut(after=BLOB_SIZE // 2)
-    result = pull(other_store, f"{fault_proxy.host}/{path}", options=ClientOptions(retry=FAST_RETRY))
+    getattr(fault_proxy, fault)(after=BLOB_SIZE // 2)
+    result = pull(other_store, f"{fault_proxy.host}/{path}",
+                  options=ClientOptions(retry=FAST_RETRY, timeouts=SHORT_TIMEOUTS))
     assert fault_proxy.faults_fired == 1
-    # Resumed with Range, not started over: starting over would cost the half before the cut
+    # Resumed with Range, not started over: starting over would cost the half before the break
     # plus a whole copy (1.5x); a resume re-reads at most the one block in flight when it broke.
     assert fault_proxy.bytes_down < BLOB_SIZE * 1.45
-    assert other_store.read_blob(_weights_digest(data)) == data
-    assert load_package(other_store, Reference.parse(f"{fault_proxy.host}/{path}")).digest == result.digest
-
-
-def test_stalled_download_times_out_and_resumes(
-    fault_proxy: FaultProxy, published: tuple[str, bytes], other_store: Store
-) -> None:
-    path, data = published
-    fault_proxy.stall(after=BLOB_SIZE // 2)
-    options = ClientOptions(retry=FAST_RETRY, timeouts=Timeouts(connect=5.0, read=1.0))
-    result = pull(other_store, f"{fault_proxy.host}/{path}", options=options)
-    assert fault_proxy.faults_fired == 1
-    assert fault_proxy.bytes_down < BLOB_SIZE * 1.45  # continued from the stall, not started over
     assert other_store.read_blob(_weights_digest(data)) == data
     assert load_package(other_store, Reference.parse(f"{fault_proxy.host}/{path}")).digest == result.digest
 
@@ -154,37 +150,22 @@ def test_registry_that_stays_overloaded_fails_with_one_clear_error(
     assert other_store.list_tags() == []
 
 
-def test_upload_cut_mid_chunk_is_sent_again_and_lands_intact(
-    fault_proxy: FaultProxy, registry: RegistryProcess, store: Store, other_store: Store
+@pytest.mark.parametrize("fault", BROKEN_CONNECTIONS)
+def test_upload_broken_mid_chunk_is_sent_again_and_lands_intact(
+    fault: str, fault_proxy: FaultProxy, registry: RegistryProcess, store: Store, other_store: Store
 ) -> None:
     data = os.urandom(BLOB_SIZE)
-    ref = Reference.parse(f"{fault_proxy.host}/faults/upload-cut:1")
+    ref = Reference.parse(f"{fault_proxy.host}/faults/upload-{fault}:1")
     _weights_package(store, ref, data)
-    fault_proxy.cut(after=BLOB_SIZE // 2 + 1000, direction="up")
-    options = ClientOptions(retry=FAST_RETRY, chunk_size=512 * 1024)
+    # A stalled upload: the registry stops reading, the client's send blocks until the read timeout.
+    getattr(fault_proxy, fault)(after=BLOB_SIZE // 2 + 1000, direction="up")
+    options = ClientOptions(retry=FAST_RETRY, chunk_size=512 * 1024, timeouts=SHORT_TIMEOUTS)
     result = push(store, ref, options=options)
     assert fault_proxy.faults_fired == 1
     # distribution 2.8 invalidates an upload session whose PATCH broke off
     # (BLOB_UPLOAD_INVALID on the status GET), so the upload starts over once;
     # registries that report the offset continue from it instead.
     assert BLOB_SIZE < result.bytes_transferred < 2 * BLOB_SIZE
-    direct = pull(other_store, f"{registry.host}/faults/upload-cut:1")
-    assert direct.digest == result.digest
-    assert other_store.read_blob(_weights_digest(data)) == data
-
-
-def test_upload_that_stalls_times_out_and_lands_intact(
-    fault_proxy: FaultProxy, registry: RegistryProcess, store: Store, other_store: Store
-) -> None:
-    # The registry stops reading mid-chunk: the client's socket buffers fill and the send blocks until a timeout.
-    data = os.urandom(BLOB_SIZE)
-    ref = Reference.parse(f"{fault_proxy.host}/faults/upload-stall:1")
-    _weights_package(store, ref, data)
-    fault_proxy.stall(after=BLOB_SIZE // 2 + 1000, direction="up")
-    options = ClientOptions(retry=FAST_RETRY, chunk_size=512 * 1024, timeouts=Timeouts(connect=5.0, read=1.0))
-    result = push(store, ref, options=options)
-    assert fault_proxy.faults_fired == 1
-    assert BLOB_SIZE < result.bytes_transferred < 2 * BLOB_SIZE
-    direct = pull(other_store, f"{registry.host}/faults/upload-stall:1")
+    direct = pull(other_store, f"{registry.host}/faults/upload-{fault}:1")
     assert direct.digest == result.digest
     assert other_store.read_blob(_weights_digest(data)) == data
