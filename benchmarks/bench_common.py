@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -50,3 +51,9 @@ def released_together(jobs: Sequence[Callable[[], T]], *, what: str = "requests"
     if errors:
         raise SystemExit(f"{what}: {len(errors)} of {len(jobs)} failed: {errors[0]!r}")
     return results, elapsed
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time a running process has used so far (not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

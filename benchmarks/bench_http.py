@@ -28,7 +28,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from bench_common import DEFAULT_MODEL, MODEL, N_CTX, ROOT, SEED, released_together  # noqa: E402
+from bench_common import DEFAULT_MODEL, MODEL, N_CTX, ROOT, SEED, process_cpu_seconds, released_together  # noqa: E402
 TARGET = 0.90
 READY = "READY"
 
@@ -127,12 +127,6 @@ def openai_round(url: str, clients: int, tokens: int) -> float:
         client.close()
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of one process (not its children: the runner is measured apart)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def _concurrently(clients: int, one: Callable[[], int]) -> float:
     """Run `one` in `clients` threads released together; aggregate completion tokens per second."""
     counts, elapsed = released_together([one] * clients)
@@ -181,9 +175,9 @@ def main() -> int:
 
             def measured(side: str, run: Callable[[], float]) -> float:
                 # The daemon's own CPU (not the runner's) per generated token: what serving costs.
-                before = cpu_seconds(daemon.pid)
+                before = process_cpu_seconds(daemon.pid)
                 rate = run()
-                cpu[side].append((cpu_seconds(daemon.pid) - before) / (args.clients * args.tokens) * 1e3)
+                cpu[side].append((process_cpu_seconds(daemon.pid) - before) / (args.clients * args.tokens) * 1e3)
                 return rate
 
             print(f"{'round':>6}  {'gRPC tok/s':>11}  {'HTTP tok/s':>11}  {'HTTP/gRPC':>9}  "

@@ -38,6 +38,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "support"))
 
+from bench_common import process_cpu_seconds  # noqa: E402
 from oci_registry_server import find_registry_binary, start_registry
 
 DATA = ROOT / "bench-data" / "transfer"  # its own folder: wiped at start and end
@@ -107,12 +108,6 @@ def _ingot(action: str, store_root: Path, ref: str, *, without_fsync: bool = Fal
 def _children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
-
-
-def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a running process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _curl_pull(url: str) -> tuple[float, float]:
@@ -202,16 +197,16 @@ def main() -> int:
         registry_pid = server.process.pid
         for round_ in range(args.rounds):
             target = DATA / f"pull-store-{round_}"
-            registry_before = _process_cpu(registry_pid)
+            registry_before = process_cpu_seconds(registry_pid)
             measured = _ingot("pull", target, ref, without_fsync=args.without_fsync)
-            cpu["ingot"].append((measured["cpu"], _process_cpu(registry_pid) - registry_before))
+            cpu["ingot"].append((measured["cpu"], process_cpu_seconds(registry_pid) - registry_before))
             assert measured["bytes"] >= size, measured
             pulls["ingot"].append(size / measured["seconds"])
             rss.append(measured["rss_mib"])
             shutil.rmtree(target)
-            registry_before = _process_cpu(registry_pid)
+            registry_before = process_cpu_seconds(registry_pid)
             seconds, curl_cpu = _curl_pull(blob_url)
-            cpu["curl"].append((curl_cpu, _process_cpu(registry_pid) - registry_before))
+            cpu["curl"].append((curl_cpu, process_cpu_seconds(registry_pid) - registry_before))
             pulls["curl"].append(size / seconds)
             pulls["curl+sha256+disk"].append(size / _curl_verified_pull(blob_url, DATA / "curl-copy.bin"))
 
