@@ -2,7 +2,11 @@
 
 Field names, field order, JSON keys and ``omitempty`` follow Ollama's
 ``api`` package, so ``{{ .Function.Name }}``, ``{{ json .Tools }}`` and
-``{{ .Function.Arguments }}`` give the same bytes as Ollama. Tools arrive as
+``{{ .Function.Arguments }}`` give the same bytes as Ollama. Tool-call
+arguments and a tool's top-level parameter properties reach Ollama's
+templates as plain Go maps (its ``templateArgs`` / ``templateProperties``),
+so their JSON has sorted keys whatever order the request gave; nested
+properties keep their order (``*api.ToolPropertiesMap``). Tools arrive as
 JSON-like mappings (OpenAI/Ollama request shape) and are decoded the way
 Go's encoding/json would: unknown keys dropped, numbers inside untyped
 fields (``items``, ``enum``, tool-call arguments) become float64.
@@ -32,10 +36,10 @@ def _untyped(value: Any) -> Any:
     return value
 
 
-class Arguments(OrderedGoMap):
-    """api.ToolCallFunctionArguments: prints (and marshals) as JSON in the order given."""
+class Arguments(dict):  # type: ignore[type-arg]
+    """Tool-call arguments as Ollama's templates get them: a Go map that prints as JSON, keys sorted."""
 
-    GO_TYPE: ClassVar[str] = "api.ToolCallFunctionArguments"
+    GO_TYPE: ClassVar[str] = "template.templateArgs"
 
     def go_string(self) -> str:
         return gojson.marshal(self)
@@ -62,9 +66,18 @@ class PropertyType(tuple):  # type: ignore[type-arg]
 
 
 class PropertiesMap(OrderedGoMap):
-    """api.ToolPropertiesMap: schema properties in declaration order."""
+    """api.ToolPropertiesMap: nested schema properties, in declaration order."""
 
     GO_TYPE: ClassVar[str] = "*api.ToolPropertiesMap"
+
+
+class ParameterProperties(dict):  # type: ignore[type-arg]
+    """A tool's top-level parameter properties as templates get them: a Go map printing as JSON, keys sorted."""
+
+    GO_TYPE: ClassVar[str] = "template.templateProperties"
+
+    def go_string(self) -> str:
+        return gojson.marshal(self)
 
 
 @dataclass(frozen=True)
@@ -90,7 +103,7 @@ class ToolFunctionParameters(GoStruct):
     Defs: Any = None
     Items: Any = None
     Required: tuple[str, ...] = ()
-    Properties: PropertiesMap | None = None
+    Properties: ParameterProperties | None = None
 
     GO_TYPE: ClassVar[str] = "api.ToolFunctionParameters"
     JSON_FIELDS: ClassVar[tuple[JsonField, ...]] = (
@@ -239,6 +252,11 @@ def _properties(value: Any, where: str) -> PropertiesMap | None:
     return props
 
 
+def _parameter_properties(value: Any, where: str) -> ParameterProperties | None:
+    nested = _properties(value, where)
+    return None if nested is None else ParameterProperties(nested)
+
+
 def _tool_property(value: Any, where: str) -> ToolProperty:
     data = _mapping(value, where)
     any_of = data.get("anyOf") or ()
@@ -272,8 +290,8 @@ def tool_from_json(value: Any, where: str = "tools[0]") -> Tool:
                 Defs=_untyped(params.get("$defs")),
                 Items=_untyped(params.get("items")),
                 Required=tuple(required),
-                Properties=_properties(params.get("properties"),
-                                       f"{where}.function.parameters.properties"),
+                Properties=_parameter_properties(params.get("properties"),
+                                                 f"{where}.function.parameters.properties"),
             ),
         ),
     )

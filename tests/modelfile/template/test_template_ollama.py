@@ -171,7 +171,7 @@ def test_tools_and_tool_calls_render_like_ollama() -> None:
     assert render_prompt(template, messages=messages, tools=TOOLS) == (
         'get_time:{"name":"get_time","description":"Now \\u0026 here","parameters":{"type":"object",'
         '"properties":{"tz":{"type":"string","description":"zone"}}}}\n'
-        'get_time{"tz":"UTC","n":2}[get_time]12:00')
+        'get_time{"n":2,"tz":"UTC"}[get_time]12:00')  # keys sorted, as Ollama's templates see them
 
 
 def test_no_tools_is_falsy_and_prints_null_json() -> None:
