@@ -11,6 +11,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from ingot.daemon.engine.types import Metrics
 from ingot.daemon.lifecycle import ModelState, RunningSnapshot
 from ingot.daemon.options import LoadSettings, options_to_proto
+from ingot.daemon.queue_state import QueueState
 from ingot.proto.ingot.v1 import common_pb2, models_pb2, runtime_pb2
 from ingot.registry.digest import Progress
 from ingot.registry.package import Package
@@ -20,6 +21,7 @@ __all__ = [
     "metrics_to_proto",
     "model_details",
     "progress_to_proto",
+    "queue_to_proto",
     "running_to_proto",
     "timestamp",
 ]
@@ -99,7 +101,21 @@ def running_to_proto(snapshot: RunningSnapshot) -> runtime_pb2.RunningModel:
         message.expires_at.CopyFrom(timestamp(snapshot.expires_at))
     if snapshot.loaded_at:
         message.loaded_at.CopyFrom(timestamp(snapshot.loaded_at))
+    if snapshot.queue is not None:
+        message.queue.CopyFrom(queue_to_proto(snapshot.queue))
     return message
+
+
+def queue_to_proto(queue: QueueState) -> runtime_pb2.QueueDepth:
+    return runtime_pb2.QueueDepth(
+        admitted_interactive=queue.admitted.interactive,
+        admitted_batch=queue.admitted.batch,
+        waiting_interactive=queue.waiting.interactive,
+        waiting_batch=queue.waiting.batch,
+        running_interactive=queue.running.interactive,
+        running_batch=queue.running.batch,
+        preemptions=queue.preemptions,
+    )
 
 
 def progress_to_proto(progress: Progress) -> common_pb2.Progress:

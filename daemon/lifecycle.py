@@ -17,6 +17,7 @@ from typing import Protocol
 from ingot.daemon.engine.types import LoadOptions, RunnerStats
 from ingot.daemon.keepalive import KeepAlive
 from ingot.daemon.options import LoadSettings
+from ingot.daemon.queue_state import QueueState
 
 __all__ = ["LoadPlan", "LoadedModel", "ModelSpec", "ModelState", "Runner", "RunningSnapshot"]
 
@@ -121,3 +122,4 @@ class RunningSnapshot:
     loaded_at: float  # wall clock, 0 while loading
     settings: LoadSettings | None  # None while WAITING
     slots_busy: int = 0  # requests decoding in the runner right now (from the runner itself)
+    queue: QueueState | None = None  # its requests by priority

@@ -15,7 +15,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from ingot.daemon.engine.types import SamplingOptions
+from ingot.daemon.engine.types import Priority, SamplingOptions
 from ingot.daemon.errors import InvalidOptionError
 from ingot.modelfile.model import ParameterValue
 from ingot.modelfile.parameters import PARAMETERS, coerce_parameter
@@ -27,6 +27,7 @@ __all__ = [
     "ResolvedOptions",
     "options_from_proto",
     "options_to_proto",
+    "priority_from_proto",
     "resolve_format",
     "resolve_options",
 ]
@@ -59,12 +60,25 @@ def options_from_proto(options: common_pb2.Options | None) -> dict[str, Paramete
         return {}
     values: dict[str, ParameterValue] = {}
     for field, value in options.ListFields():
+        if field.name == "priority":
+            continue  # scheduling, not a parameter: `priority_from_proto`
         if field.name == "stop":
             if value:
                 values["stop"] = coerce_parameter("stop", list(value))
             continue
         values[field.name] = coerce_parameter(field.name, value)
     return values
+
+
+def priority_from_proto(options: common_pb2.Options | None) -> Priority:
+    """The request's priority; unset and PRIORITY_UNSPECIFIED mean interactive."""
+    if options is None or not options.HasField("priority"):
+        return Priority.INTERACTIVE
+    if options.priority == common_pb2.PRIORITY_BATCH:
+        return Priority.BATCH
+    if options.priority in (common_pb2.PRIORITY_UNSPECIFIED, common_pb2.PRIORITY_INTERACTIVE):
+        return Priority.INTERACTIVE
+    raise InvalidOptionError("priority", f"unknown priority {options.priority}", hint="use PRIORITY_INTERACTIVE or PRIORITY_BATCH")
 
 
 def options_to_proto(values: Mapping[str, ParameterValue]) -> common_pb2.Options:

@@ -7,7 +7,10 @@ Rules (Ollama's, with its sharp edges filed off):
 * One load at a time per model: the first request loads, the others wait on
   the LOADING state; a failed load fails them all with the same error.
 * Each model admits at most `max_queue` requests at once (running or waiting);
-  one more gets `QueueFullError` at once.
+  one more gets `QueueFullError` at once. Batch requests count against every
+  request admitted, interactive ones only against interactive ones: a batch job
+  never fills the queue for people. (Who gets a slot first is the runner's
+  business: `ingot.daemon.engine.admission`; `queue_state()` shows both.)
 * At most `max_loaded` models; when the cap or memory is short, the least
   recently used idle model is unloaded. A model with requests in flight is
   never evicted: a new model waits for one to go idle instead, unless it could
@@ -33,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ingot.daemon.engine.errors import LoadError, QueueFullError, RunnerDiedError
-from ingot.daemon.engine.types import LoadOptions
+from ingot.daemon.engine.types import LoadOptions, Priority, RunnerStats
 from ingot.daemon.errors import (
     InsufficientMemoryError,
     ModelLoadFailedError,
@@ -45,6 +48,7 @@ from ingot.daemon.keepalive import DEFAULT_KEEP_ALIVE, KeepAlive
 from ingot.daemon.lifecycle import LoadedModel, LoadPlan, ModelSpec, ModelState, Runner, RunningSnapshot
 from ingot.daemon.memory import FreeMemory, MemoryProbe
 from ingot.daemon.planner import PlanError
+from ingot.daemon.queue_state import ByPriority, QueueState
 
 __all__ = ["Lease", "Scheduler", "SchedulerLimits", "describe_attempt"]
 
@@ -87,11 +91,11 @@ def _waiting_snapshot(name: str, admitted: int, load_count: int) -> RunningSnaps
     )
 
 
-def _slots_busy(runner: Runner) -> int:
+def _runner_stats(runner: Runner) -> RunnerStats | None:
     try:
-        return runner.stats().active_requests
+        return runner.stats()
     except Exception:  # noqa: BLE001 - a runner dying right now reports nothing; the reaper notices
-        return 0
+        return None
 
 
 def describe_attempt(options: LoadOptions) -> str:
@@ -101,10 +105,20 @@ def describe_attempt(options: LoadOptions) -> str:
 class Lease:
     """One request's use of a loaded model; release it exactly once (it is a context manager)."""
 
-    def __init__(self, scheduler: Scheduler, entry: LoadedModel, keep_alive: KeepAlive, *, queue_ns: int, load_ns: int):
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        entry: LoadedModel,
+        keep_alive: KeepAlive,
+        *,
+        queue_ns: int,
+        load_ns: int,
+        priority: Priority = Priority.INTERACTIVE,
+    ):
         self._scheduler = scheduler
         self._entry = entry
         self.keep_alive = keep_alive
+        self.priority = priority
         self.queue_ns = queue_ns  # time spent waiting for admission and the load
         self.load_ns = load_ns  # the part of it spent on a load (0 when the model was ready)
         self._canceller: Callable[[], None] | None = None
@@ -200,6 +214,7 @@ class Scheduler:
         self._cond = threading.Condition()
         self._entries: dict[str, LoadedModel] = {}
         self._admitted: dict[str, int] = {}
+        self._admitted_batch: dict[str, int] = {}  # the batch part of `_admitted`
         self._load_counts: dict[str, int] = {}
         self._leases: set[Lease] = set()
         self._closing = False
@@ -216,6 +231,7 @@ class Scheduler:
         keep_alive: KeepAlive | None = None,
         is_cancelled: Callable[[], bool] = lambda: False,
         any_settings: bool = False,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> Lease:
         """Admit a request for `spec`, loading the model if needed; blocks until it is ready.
 
@@ -230,18 +246,21 @@ class Scheduler:
         with self._cond:
             if self._closing:
                 raise ShuttingDownError()
-            admitted = self._admitted.get(spec.name, 0)
-            if admitted >= self.limits.max_queue:
+            admitted = self._admitted_by(spec.name)
+            counted = admitted.total if priority is Priority.BATCH else admitted.interactive
+            if counted >= self.limits.max_queue:
                 raise QueueFullError(
-                    f"model {spec.name} already has {admitted} requests queued or running "
-                    f"(the limit is {self.limits.max_queue}); retry later or raise --max-queue"
+                    f"model {spec.name} already has {counted} {'' if priority is Priority.BATCH else 'interactive '}"
+                    f"requests queued or running (the limit is {self.limits.max_queue}); retry later or raise --max-queue"
                 )
-            self._admitted[spec.name] = admitted + 1
+            self._admitted[spec.name] = admitted.total + 1
+            if priority is Priority.BATCH:
+                self._admitted_batch[spec.name] = admitted.batch + 1
         try:
             entry = self._obtain(spec, is_cancelled, any_settings)
         except BaseException:
             with self._cond:
-                self._unadmit(spec.name)
+                self._unadmit(spec.name, priority)
                 self._cond.notify_all()
             raise
         # The part of this request's wait that a load (its own or one it joined) took.
@@ -254,6 +273,7 @@ class Scheduler:
             keep_alive or self.limits.default_keep_alive,
             queue_ns=time.monotonic_ns() - started,
             load_ns=load_ns,
+            priority=priority,
         )
         with self._cond:
             self._leases.add(lease)
@@ -484,18 +504,24 @@ class Scheduler:
             self._cond.notify_all()
         _log.info("unloaded %s", entry.spec.name)
 
-    def _unadmit(self, name: str) -> None:
-        left = self._admitted.get(name, 0) - 1
-        if left > 0:
-            self._admitted[name] = left
-        else:
-            self._admitted.pop(name, None)
+    def _unadmit(self, name: str, priority: Priority) -> None:
+        counts = [self._admitted] + ([self._admitted_batch] if priority is Priority.BATCH else [])
+        for admitted in counts:
+            left = admitted.get(name, 0) - 1
+            if left > 0:
+                admitted[name] = left
+            else:
+                admitted.pop(name, None)
+
+    def _admitted_by(self, name: str) -> ByPriority:
+        total, batch = self._admitted.get(name, 0), self._admitted_batch.get(name, 0)
+        return ByPriority(interactive=total - batch, batch=batch)
 
     def _release(self, lease: Lease) -> None:
         entry = lease._entry
         with self._cond:
             self._leases.discard(lease)
-            self._unadmit(entry.spec.name)
+            self._unadmit(entry.spec.name, lease.priority)
             entry.active -= 1
             entry.last_used = time.monotonic()
             entry.keep_alive = lease.keep_alive
@@ -601,11 +627,23 @@ class Scheduler:
             for name in sorted(set(self._admitted) - set(self._entries)):
                 snapshots.append(_waiting_snapshot(name, self._admitted[name], self._load_counts.get(name, 0)))
                 runners.append(None)
+            admitted = [self._admitted_by(snapshot.name) for snapshot in snapshots]
         # Asking runners takes a round trip each: outside the lock.
-        return [
-            dataclasses.replace(snapshot, slots_busy=_slots_busy(runner)) if runner is not None else snapshot
-            for snapshot, runner in zip(snapshots, runners)
-        ]
+        results = []
+        for snapshot, runner, counts in zip(snapshots, runners, admitted):
+            stats = _runner_stats(runner) if runner is not None else None
+            results.append(
+                dataclasses.replace(
+                    snapshot,
+                    slots_busy=stats.active_requests if stats is not None else 0,
+                    queue=QueueState.of(snapshot.name, counts, stats),
+                )
+            )
+        return results
+
+    def queue_state(self) -> list[QueueState]:
+        """Each model's requests by priority (admitted here; waiting and running in its runner), by name."""
+        return [snapshot.queue for snapshot in self.running() if snapshot.queue is not None]
 
     def begin_shutdown(self) -> None:
         """Refuse new requests from now on; those waiting for a load get ShuttingDownError."""

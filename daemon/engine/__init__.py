@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     )
     from .runner_client import RunnerClient
     from .stream import RequestStream
-    from .types import Chunk, DoneReason, GenerateRequest, LoadOptions, Metrics, RunnerStats, SamplingOptions
+    from .types import Chunk, DoneReason, GenerateRequest, LoadOptions, Metrics, Priority, RunnerStats, SamplingOptions
 
 # Resolved on first use: importing `ingot.daemon.engine.types` (which clients do,
 # for option and metric types) must not load llama.cpp through `.engine`.
@@ -43,6 +43,7 @@ _HOMES = {
     "GenerateRequest": "types",
     "LoadOptions": "types",
     "Metrics": "types",
+    "Priority": "types",
     "RunnerStats": "types",
     "SamplingOptions": "types",
 }
@@ -67,6 +68,7 @@ __all__ = [
     "LoadError",
     "LoadOptions",
     "Metrics",
+    "Priority",
     "QueueFullError",
     "RequestHandle",
     "RequestStream",

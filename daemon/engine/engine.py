@@ -4,9 +4,11 @@ One `llama_context` holds ``n_parallel`` sequence slots, each with its own KV
 stream of ``n_ctx`` cells (see `generation_shape`). A dedicated engine thread
 runs the loop; each step it
 
-1. admits waiting requests into free slots, choosing the slot whose cached
-   tokens share the longest prefix with the prompt and dropping the rest of
-   that slot's cache (`llama_memory_seq_rm`);
+1. admits waiting requests into free slots -- interactive before batch, an
+   interactive one pausing a batch sequence when every slot is busy (the
+   rules are in `admission`) -- choosing the slot whose cached tokens share
+   the longest prefix with the prompt and dropping the rest of that slot's
+   cache (`llama_memory_seq_rm`);
 2. drops cancelled requests (their slot is free again at once);
 3. evaluates pending prompts oldest first, up to ``n_batch`` tokens in all:
    each prompt in a `llama_decode` of its own (`plan_prompt_calls`; only short
@@ -35,12 +37,12 @@ import logging
 import os
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import llama_cpp
 
+from .admission import DEFAULT_PATIENCE, WaitQueue
 from .context_window import fit_prompt
 from .detokenizer import IncrementalDetokenizer
 from .embedder import Embedder
@@ -51,7 +53,7 @@ from .sampling import SamplerChain, resolve_seed, validate_sampling
 from .slots import Slot, choose_slot
 from .stops import StopFilter
 from .stream import RequestStream
-from .types import Chunk, DoneReason, GenerateRequest, LoadOptions, Metrics, RunnerStats, SamplingOptions
+from .types import Chunk, DoneReason, GenerateRequest, LoadOptions, Metrics, Priority, RunnerStats, SamplingOptions
 
 __all__ = ["DEFAULT_MAX_QUEUE", "Engine", "RequestHandle", "generation_shape", "plan_prompt_calls", "prompt_group_tokens"]
 
@@ -73,7 +75,10 @@ class _Request:
     """Engine-side state of one generation (touched by the engine thread once admitted)."""
 
     id: int
+    # The tokens the slot must hold before sampling goes on: the prompt, and after a
+    # preemption the prompt plus what was generated before it (see `admission`).
     prompt: list[int]
+    prompt_tokens: int  # the request's own prompt, for its metrics
     max_tokens: int  # num_predict, or -1
     truncated: int
     chain: SamplerChain
@@ -81,6 +86,10 @@ class _Request:
     stops: StopFilter
     sink: Sink
     t_submit: int
+    priority: Priority = Priority.INTERACTIVE
+    passed_over: int = 0  # interactive requests that took a slot while this one waited
+    protected: bool = False  # admitted after aging: never preempted
+    admitted: int = 0  # times it got a slot (more than once after preemptions)
     cancelled: bool = False
     slot: Slot | None = None
     fed: int = 0  # prompt tokens whose K/V are in the slot
@@ -118,7 +127,9 @@ class Engine:
     (``out_of_memory=True`` when llama.cpp could not allocate).
     """
 
-    def __init__(self, options: LoadOptions, *, max_queue: int = DEFAULT_MAX_QUEUE) -> None:
+    def __init__(
+        self, options: LoadOptions, *, max_queue: int = DEFAULT_MAX_QUEUE, patience: int = DEFAULT_PATIENCE
+    ) -> None:
         _check_load_options(options)
         self._options = options
         self._max_queue = max_queue
@@ -145,8 +156,9 @@ class Engine:
         self._slots = [Slot(seq) for seq in range(self._ctx.n_seq_max)]
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
-        self._waiting: deque[_Request] = deque()
+        self._waiting = WaitQueue(patience=patience)
         self._running: list[_Request] = []  # engine thread only
+        self._preemptions = 0
         self._state = "open"  # open -> closing -> closed, or failed
         self._failure = ""
         self._ids = itertools.count(1)
@@ -190,6 +202,8 @@ class Engine:
         validate_sampling(sampling)
         if not isinstance(request.truncatable_after, int) or request.truncatable_after < 0:
             raise InvalidRequestError(f"truncatable_after must be 0 or more, got {request.truncatable_after!r}")
+        if not isinstance(request.priority, Priority):
+            raise InvalidRequestError(f"priority must be a Priority, got {request.priority!r}")
         with self._in_use():
             return self._submit(request, sink)
 
@@ -212,6 +226,7 @@ class Engine:
         req = _Request(
             id=next(self._ids),
             prompt=tokens,
+            prompt_tokens=len(tokens),
             max_tokens=sampling.num_predict,
             truncated=truncated,
             chain=chain,
@@ -219,12 +234,13 @@ class Engine:
             stops=StopFilter(sampling.stop),
             sink=sink,
             t_submit=time.perf_counter_ns(),
+            priority=request.priority,
         )
         with self._lock:
             problem: EngineError | None = None
             if self._state != "open":
                 problem = self._closed_error()
-            elif len(self._waiting) >= self._max_queue:
+            elif self._queue_full_for(req.priority):
                 problem = QueueFullError(
                     f"all {len(self._slots)} slots are busy and {len(self._waiting)} requests are waiting; retry later"
                 )
@@ -259,10 +275,19 @@ class Engine:
         with self._in_use():
             return self._stats()
 
+    def _queue_full_for(self, priority: Priority) -> bool:
+        # Batch work never fills the queue for interactive requests: those count only each other.
+        waiting = len(self._waiting) if priority is Priority.BATCH else self._waiting.count_of(priority)
+        return waiting >= self._max_queue
+
     def _stats(self) -> RunnerStats:
         with self._lock:
-            active = sum(1 for slot in self._slots if not slot.free)
+            busy = [slot.request for slot in self._slots if not slot.free]
+            active = len(busy)
             queued = len(self._waiting)
+            waiting_interactive, waiting_batch = self._waiting.counts()
+            running_batch = sum(1 for req in busy if req.priority is Priority.BATCH)
+            preemptions = self._preemptions
         assert self._ctx is not None
         cells = self._ctx.n_ctx + (self._embedder.n_cells if self._embedder else 0)
         return RunnerStats(
@@ -276,6 +301,11 @@ class Engine:
             model_bytes=self._model.size_bytes(),
             n_gpu_layers=self._options.n_gpu_layers,
             rss_bytes=rss_bytes(),
+            waiting_interactive=waiting_interactive,
+            waiting_batch=waiting_batch,
+            running_interactive=active - running_batch,
+            running_batch=running_batch,
+            preemptions=preemptions,
         )
 
     def close(self) -> None:
@@ -374,33 +404,68 @@ class Engine:
         finally:
             reason = self._failure or "the engine was closed"
             with self._lock:
-                leftovers = [*self._running, *self._waiting]
-                self._waiting.clear()
+                leftovers = [*self._running, *self._waiting.clear()]
             for req in leftovers:
                 if not req.done:
                     self._finish(req, DoneReason.ERROR, flush=False, error=reason)
 
     def _admit_locked(self, cancelled: list[_Request]) -> None:
-        kept: deque[_Request] = deque()
-        for req in self._waiting:
-            (cancelled if req.cancelled else kept).append(req)
-        self._waiting = kept
-        while self._waiting:
-            choice = choose_slot(self._slots, self._waiting[0].prompt)
+        cancelled.extend(self._waiting.drop_cancelled())  # type: ignore[arg-type]
+        interactive_admitted = 0
+        for req in self._waiting.in_order():
+            assert isinstance(req, _Request)
+            choice = choose_slot(self._slots, req.prompt)
+            if choice is None and req.priority is Priority.INTERACTIVE:
+                victim = self._preemptable()
+                if victim is not None:
+                    self._preempt(victim)
+                    choice = choose_slot(self._slots, req.prompt)
             if choice is None:
-                return
-            req = self._waiting.popleft()
-            slot, shared = choice
-            assert self._ctx is not None
-            if not self._ctx.seq_rm(slot.seq, shared, -1):
-                # This memory cannot drop a tail (recurrent models): start the slot over.
-                self._ctx.seq_rm(slot.seq, -1, -1)
-                shared = 0
-            del slot.cached[shared:]
-            slot.request = req
-            req.slot = slot
-            req.fed = req.cached_prompt = shared
-            self._running.append(req)
+                break
+            aged = self._waiting.aged(req)
+            self._waiting.remove(req)
+            interactive_admitted += req.priority is Priority.INTERACTIVE
+            req.protected = req.protected or aged
+            self._place(req, *choice)
+        self._waiting.pass_over(interactive_admitted)
+
+    def _place(self, req: _Request, slot: Slot, shared: int) -> None:
+        assert self._ctx is not None
+        if not self._ctx.seq_rm(slot.seq, shared, -1):
+            # This memory cannot drop a tail (recurrent models): start the slot over.
+            self._ctx.seq_rm(slot.seq, -1, -1)
+            shared = 0
+        del slot.cached[shared:]
+        slot.request = req
+        req.slot = slot
+        req.fed = shared
+        if not req.admitted:
+            req.cached_prompt = shared
+        req.admitted += 1
+        self._running.append(req)
+
+    def _preemptable(self) -> _Request | None:
+        """The batch sequence an interactive request may pause: the one with the least work to redo."""
+        candidates = [r for r in self._running if r.priority is Priority.BATCH and not r.protected and not r.done]
+        return min(candidates, key=lambda r: r.pos, default=None)
+
+    def _preempt(self, req: _Request) -> None:
+        """Pause `req` and queue it again; its slot is free now (called with the lock held)."""
+        slot = req.slot
+        assert slot is not None
+        if req.next_token is not None:
+            # Generating: resume from everything so far. Evaluating the sampled-but-not-decoded
+            # token last gives the logits the next sample needs, as decoding it would have.
+            req.prompt = [*slot.cached, req.next_token]
+            req.next_token = None
+        # (Still in its prompt: `prompt` is unchanged; the slot's cache keeps what was fed.)
+        slot.request = None
+        slot.last_used = self._steps
+        req.slot = None
+        req.fed = 0
+        self._running.remove(req)
+        self._waiting.put_back(req)
+        self._preemptions += 1
 
     def _step(self) -> None:
         batch = self._batch
@@ -408,6 +473,7 @@ class Engine:
         self._steps += 1
         decoding = [req for req in self._running if req.next_token is not None]
         pending = [req for req in self._running if req.next_token is None and req.fed < len(req.prompt)]
+        pending.sort(key=lambda req: req.priority is Priority.BATCH)  # interactive prompts first, else oldest first
         calls = plan_prompt_calls(
             [len(req.prompt) - req.fed for req in pending],
             budget=min(self._prompt_budget, batch.capacity - len(decoding)),
@@ -471,7 +537,7 @@ class Engine:
             self._sample(req)
         for req, _ in prompting:
             if req.fed == len(req.prompt):
-                req.t_prompt_done = time.perf_counter_ns()
+                req.t_prompt_done = req.t_prompt_done or time.perf_counter_ns()
                 if req.max_tokens == 0:
                     self._finish(req, DoneReason.LENGTH)
                 else:
@@ -539,7 +605,7 @@ class Engine:
             text += tail if stopped else tail + req.stops.flush()
         now = time.perf_counter_ns()
         metrics = Metrics(
-            prompt_tokens=len(req.prompt),
+            prompt_tokens=req.prompt_tokens,
             cached_prompt_tokens=req.cached_prompt,
             completion_tokens=req.completion_tokens,
             truncated_tokens=req.truncated,

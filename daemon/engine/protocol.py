@@ -32,7 +32,7 @@ from .errors import (
     QueueFullError,
     RunnerDiedError,
 )
-from .types import Chunk, DoneReason, GenerateRequest, LoadOptions, Metrics, RunnerStats, SamplingOptions
+from .types import Chunk, DoneReason, GenerateRequest, LoadOptions, Metrics, Priority, RunnerStats, SamplingOptions
 
 __all__ = [
     "FrameChannel",
@@ -143,6 +143,11 @@ def decode_request(data: Any) -> GenerateRequest:
         raise ProtocolError("expected an object for GenerateRequest")
     fields = dict(data)
     fields["sampling"] = _build(SamplingOptions, fields.get("sampling", {}))
+    if "priority" in fields:
+        try:
+            fields["priority"] = Priority(fields["priority"])
+        except ValueError:
+            raise ProtocolError(f"unknown priority {fields['priority']!r}") from None
     return _build(GenerateRequest, fields)
 
 

@@ -48,6 +48,13 @@ class SamplingOptions:
     grammar: str | None = None  # GBNF, overrides json_output
 
 
+class Priority(str, Enum):
+    """Who waits for a request: a person (interactive) or a job (batch); see docs/batch.md."""
+
+    INTERACTIVE = "interactive"
+    BATCH = "batch"
+
+
 class DoneReason(str, Enum):
     STOP = "stop"
     LENGTH = "length"
@@ -63,6 +70,8 @@ class GenerateRequest:
     # Tokens of the prompt that may be dropped from the front when it does not
     # fit (the daemon decides; 0 = never truncate, overflow is an error).
     truncatable_after: int = 0
+    # Interactive requests take free slots first and may pause batch ones (see engine.admission).
+    priority: Priority = Priority.INTERACTIVE
 
 
 @dataclass(frozen=True)
@@ -102,3 +111,9 @@ class RunnerStats:
     model_bytes: int
     n_gpu_layers: int
     rss_bytes: int
+    # The queue by priority: waiting for a slot, in a slot, and batch sequences paused so far.
+    waiting_interactive: int = 0
+    waiting_batch: int = 0
+    running_interactive: int = 0
+    running_batch: int = 0
+    preemptions: int = 0

@@ -50,6 +50,7 @@ from .ollama_schema import (
     VersionResponse,
 )
 from .options import checked_options, format_text, keep_alive_text, option_entries, options_message
+from .priority import with_priority
 from .services import Servicers
 from .streams import collect, first_message, observer, peer_of, stream_reply
 from .vectors import as_floats, shortened
@@ -262,7 +263,9 @@ def ollama_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
         if keep_alive_value is not None:
             message.keep_alive = keep_alive_value
         unloads = _unloads(keep_alive_value)
-        call: ServicerCall[Any] = ServicerCall(method, message, peer=peer_of(request), observe=observer(observe))
+        call: ServicerCall[Any] = ServicerCall(
+            method, with_priority(message, request), peer=peer_of(request), observe=observer(observe)
+        )
         if stream is not False:
             first = await first_message(request, call)
             return stream_reply(first, call, renderer(model, unloads), media_type=_NDJSON)
@@ -328,7 +331,7 @@ def ollama_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
 
     async def _embed(request: Request, message: inference_pb2.EmbedRequest) -> inference_pb2.EmbedResponse:
         call: ServicerCall[inference_pb2.EmbedResponse] = ServicerCall(
-            servicers.inference.Embed, message, peer=peer_of(request),
+            servicers.inference.Embed, with_priority(message, request), peer=peer_of(request),
             observe=lambda r: metrics.observe_embedding(r.model, r.metrics),
         )
         (reply,) = await collect(request, call)

@@ -36,11 +36,20 @@ from .openai_schema import (
     ResponseFormat,
 )
 from .options import Entry, checked_options, keep_alive_text, option_entries, options_message
+from .priority import with_priority
 from .services import Servicers
 from .streams import collect, first_message, observer, peer_of, stream_reply
 from .vectors import as_base64, as_floats, shortened
 
-__all__ = ["openai_router"]
+__all__ = [
+    "chat_reply",
+    "chat_request",
+    "completion_reply",
+    "completion_requests",
+    "embed_request",
+    "embedding_reply",
+    "openai_router",
+]
 
 FINGERPRINT = "ingot"
 _SSE = "text/event-stream"
@@ -263,6 +272,81 @@ def _vector(values: Any, dimensions: int | None, encoding: str | None) -> list[f
     return as_base64(vector) if encoding == "base64" else as_floats(vector)
 
 
+def embed_request(body: EmbeddingRequest) -> inference_pb2.EmbedRequest:
+    texts = [body.input] if isinstance(body.input, str) else list(body.input)
+    if not texts:
+        raise HttpError(400, "input must be a text or a non-empty list of texts", param="input")
+    if body.dimensions is not None and body.dimensions < 1:
+        raise HttpError(400, "dimensions must be at least 1", param="dimensions")
+    if body.options is not None and not isinstance(body.options, dict):
+        raise HttpError(400, "options must be an object of parameter names and values", param="options")
+    options = checked_options(option_entries(body.model_extra, only_known=True)
+                              + option_entries(body.options, prefix="options."))
+    embed = inference_pb2.EmbedRequest(model=body.model, input=texts, options=options_message(options))
+    keep_alive = keep_alive_text(body.keep_alive)
+    if keep_alive is not None:
+        embed.keep_alive = keep_alive
+    return embed
+
+
+# Replies from the servicers' messages: shared by the routes and by batches (ingot.daemon.batch).
+
+
+def chat_reply(
+    body: ChatCompletionRequest, messages: list[inference_pb2.ChatResponse], ident: str, created: int
+) -> ChatCompletion:
+    final = messages[-1]
+    return ChatCompletion(
+        id=ident,
+        created=created,
+        model=body.model,
+        system_fingerprint=FINGERPRINT,
+        choices=[{
+            "index": 0,
+            "message": {"role": "assistant", "content": "".join(m.message.content for m in messages)},
+            "finish_reason": _finish_reason(final.done_reason),
+        }],
+        usage=_usage(final.metrics),
+    )
+
+
+def completion_reply(
+    body: CompletionRequest, replies: list[list[inference_pb2.GenerateResponse]], ident: str, created: int
+) -> Completion:
+    """One choice per prompt, from each prompt's messages."""
+    choices = []
+    prompt_tokens = completion_tokens = 0
+    for index, messages in enumerate(replies):
+        final = messages[-1]
+        choices.append({
+            "index": index,
+            "text": "".join(m.response for m in messages),
+            "finish_reason": _finish_reason(final.done_reason),
+        })
+        prompt_tokens += final.metrics.prompt_eval_count
+        completion_tokens += final.metrics.eval_count
+    return Completion(
+        id=ident,
+        created=created,
+        model=body.model,
+        system_fingerprint=FINGERPRINT,
+        choices=choices,
+        usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+               "total_tokens": prompt_tokens + completion_tokens},
+    )
+
+
+def embedding_reply(body: EmbeddingRequest, reply: inference_pb2.EmbedResponse) -> EmbeddingList:
+    return EmbeddingList(
+        data=[
+            {"index": i, "embedding": _vector(e.values, body.dimensions, body.encoding_format)}
+            for i, e in enumerate(reply.embeddings)
+        ],
+        model=body.model,
+        usage={"prompt_tokens": reply.metrics.prompt_eval_count, "total_tokens": reply.metrics.prompt_eval_count},
+    )
+
+
 def _owned_by(name: str) -> str:
     try:
         return Reference.parse(name).namespace
@@ -291,7 +375,8 @@ def openai_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         call: ServicerCall[inference_pb2.ChatResponse] = ServicerCall(
-            servicers.inference.Chat, chat_request(body), peer=peer_of(request), observe=observer(observe)
+            servicers.inference.Chat, with_priority(chat_request(body), request), peer=peer_of(request),
+            observe=observer(observe),
         )
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
@@ -299,20 +384,7 @@ def openai_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
             include_usage = bool(body.stream_options and body.stream_options.include_usage)
             return stream_reply(first, call, _ChatStream(ident, created, body.model, include_usage), media_type=_SSE)
         messages = await collect(request, call)
-        final = messages[-1]
-        reply = ChatCompletion(
-            id=ident,
-            created=created,
-            model=body.model,
-            system_fingerprint=FINGERPRINT,
-            choices=[{
-                "index": 0,
-                "message": {"role": "assistant", "content": "".join(m.message.content for m in messages)},
-                "finish_reason": _finish_reason(final.done_reason),
-            }],
-            usage=_usage(final.metrics),
-        )
-        return JSONResponse(reply.model_dump(mode="json"))
+        return JSONResponse(chat_reply(body, messages, ident, created).model_dump(mode="json"))
 
     @router.post(
         "/completions",
@@ -321,7 +393,7 @@ def openai_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
         summary="Text completion",
     )
     async def completions(body: CompletionRequest, request: Request) -> Response:
-        requests = completion_requests(body)
+        requests = [with_priority(r, request) for r in completion_requests(body)]
         ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         calls: list[ServicerCall[inference_pb2.GenerateResponse]] = [
             ServicerCall(servicers.inference.Generate, r, peer=peer_of(request), observe=observer(observe))
@@ -333,63 +405,24 @@ def openai_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
             return stream_reply(
                 first, calls[0], _CompletionStream(ident, created, body.model, include_usage), media_type=_SSE
             )
-        choices = []
-        prompt_tokens = completion_tokens = 0
+        replies = []
         try:
             # The prompts run side by side, each in its own slot.
-            for index, call in enumerate(calls):
-                messages = await collect(request, call)
-                final = messages[-1]
-                choices.append({
-                    "index": index,
-                    "text": "".join(m.response for m in messages),
-                    "finish_reason": _finish_reason(final.done_reason),
-                })
-                prompt_tokens += final.metrics.prompt_eval_count
-                completion_tokens += final.metrics.eval_count
+            for call in calls:
+                replies.append(await collect(request, call))
         finally:
             for call in calls:
                 call.cancel()
-        reply = Completion(
-            id=ident,
-            created=created,
-            model=body.model,
-            system_fingerprint=FINGERPRINT,
-            choices=choices,
-            usage={"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                   "total_tokens": prompt_tokens + completion_tokens},
-        )
-        return JSONResponse(reply.model_dump(mode="json"))
+        return JSONResponse(completion_reply(body, replies, ident, created).model_dump(mode="json"))
 
     @router.post("/embeddings", response_model=EmbeddingList, responses=_ERRORS, summary="Embeddings")
     async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
-        texts = [body.input] if isinstance(body.input, str) else list(body.input)
-        if not texts:
-            raise HttpError(400, "input must be a text or a non-empty list of texts", param="input")
-        if body.dimensions is not None and body.dimensions < 1:
-            raise HttpError(400, "dimensions must be at least 1", param="dimensions")
-        if body.options is not None and not isinstance(body.options, dict):
-            raise HttpError(400, "options must be an object of parameter names and values", param="options")
-        options = checked_options(option_entries(body.model_extra, only_known=True)
-                                  + option_entries(body.options, prefix="options."))
-        embed = inference_pb2.EmbedRequest(model=body.model, input=texts, options=options_message(options))
-        keep_alive = keep_alive_text(body.keep_alive)
-        if keep_alive is not None:
-            embed.keep_alive = keep_alive
         call: ServicerCall[inference_pb2.EmbedResponse] = ServicerCall(
-            servicers.inference.Embed, embed, peer=peer_of(request),
+            servicers.inference.Embed, with_priority(embed_request(body), request), peer=peer_of(request),
             observe=lambda r: metrics.observe_embedding(r.model, r.metrics),
         )
         (reply,) = await collect(request, call)
-        result = EmbeddingList(
-            data=[
-                {"index": i, "embedding": _vector(e.values, body.dimensions, body.encoding_format)}
-                for i, e in enumerate(reply.embeddings)
-            ],
-            model=body.model,
-            usage={"prompt_tokens": reply.metrics.prompt_eval_count, "total_tokens": reply.metrics.prompt_eval_count},
-        )
-        return JSONResponse(result.model_dump(mode="json"))
+        return JSONResponse(embedding_reply(body, reply).model_dump(mode="json"))
 
     async def _listed(request: Request) -> list[models_pb2.ModelSummary]:
         call: ServicerCall[models_pb2.ListResponse] = ServicerCall(

@@ -17,10 +17,16 @@ from ingot.daemon.calls import CallWatch
 from ingot.daemon.catalog import Catalog
 from ingot.daemon.convert import metrics_to_proto
 from ingot.daemon.engine.errors import RunnerDiedError
-from ingot.daemon.engine.types import Chunk, DoneReason, GenerateRequest
+from ingot.daemon.engine.types import Chunk, DoneReason, GenerateRequest, Priority
 from ingot.daemon.errors import GenerationFailedError, InvalidOptionError
 from ingot.daemon.keepalive import KeepAlive, parse_keep_alive
-from ingot.daemon.options import ResolvedOptions, options_from_proto, resolve_format, resolve_options
+from ingot.daemon.options import (
+    ResolvedOptions,
+    options_from_proto,
+    priority_from_proto,
+    resolve_format,
+    resolve_options,
+)
 from ingot.daemon.prompt import Prompt, PromptSource, chat_prompt, generate_prompt
 from ingot.daemon.requestlog import RequestRecord, logged
 from ingot.daemon.scheduler import Lease, Scheduler
@@ -69,10 +75,11 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         watch: CallWatch,
         *,
         any_settings: bool = False,
+        priority: Priority = Priority.INTERACTIVE,
     ) -> Lease:
         spec = self._catalog.spec(package, resolved.load)
         return self._scheduler.acquire(
-            spec, keep_alive=keep_alive, is_cancelled=watch.cancelled, any_settings=any_settings
+            spec, keep_alive=keep_alive, is_cancelled=watch.cancelled, any_settings=any_settings, priority=priority
         )
 
     def _source(self, package: Package) -> PromptSource:
@@ -142,7 +149,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             package, resolved = self._prepare(request.model, request.options, request.format)
             record.model = package.reference.short
             name = package.reference.short
-            with self._lease(package, resolved, _keep_alive(request), watch) as lease:
+            with self._lease(
+                package, resolved, _keep_alive(request), watch, priority=priority_from_proto(request.options)
+            ) as lease:
                 record.queue_ns, record.load_ns = lease.queue_ns, lease.load_ns
                 if not request.prompt and not request.raw:
                     # Ollama's convention: an empty prompt only loads the model.
@@ -167,7 +176,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                     template=request.template if request.HasField("template") else None,
                     raw=request.raw,
                 )
-                engine_request = GenerateRequest(prompt=prompt.text, sampling=resolved.sampling, add_bos=prompt.add_bos)
+                engine_request = GenerateRequest(
+                    prompt=prompt.text, sampling=resolved.sampling, add_bos=prompt.add_bos, priority=lease.priority
+                )
                 submitted = time.monotonic_ns()
                 for chunk in self._stream(lease, engine_request, watch, record):
                     response = inference_pb2.GenerateResponse(model=name, response=chunk.text, done=chunk.done)
@@ -192,7 +203,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                 messages.append(ChatMessage(message.role, message.content))
             package, resolved = self._prepare(request.model, request.options, request.format)
             record.model = name = package.reference.short
-            with self._lease(package, resolved, _keep_alive(request), watch) as lease:
+            with self._lease(
+                package, resolved, _keep_alive(request), watch, priority=priority_from_proto(request.options)
+            ) as lease:
                 record.queue_ns, record.load_ns = lease.queue_ns, lease.load_ns
                 if not messages:
                     record.done_reason = "load"
@@ -212,7 +225,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                     num_predict=resolved.sampling.num_predict,
                 )
                 record.truncated_tokens = prompt.truncated_tokens
-                engine_request = GenerateRequest(prompt=prompt.text, sampling=resolved.sampling, add_bos=prompt.add_bos)
+                engine_request = GenerateRequest(
+                    prompt=prompt.text, sampling=resolved.sampling, add_bos=prompt.add_bos, priority=lease.priority
+                )
                 submitted = time.monotonic_ns()
                 for chunk in self._stream(lease, engine_request, watch, record):
                     response = inference_pb2.ChatResponse(
@@ -236,7 +251,9 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             record.model = name = package.reference.short
             truncate = request.truncate if request.HasField("truncate") else True
             normalize = request.normalize if request.HasField("normalize") else True
-            with self._lease(package, resolved, _keep_alive(request), watch) as lease:
+            with self._lease(
+                package, resolved, _keep_alive(request), watch, priority=priority_from_proto(request.options)
+            ) as lease:
                 record.queue_ns, record.load_ns = lease.queue_ns, lease.load_ns
                 runner = lease.runner
                 n_ctx = lease.options.n_ctx

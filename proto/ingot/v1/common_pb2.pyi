@@ -1,13 +1,23 @@
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable
-from typing import ClassVar as _ClassVar, Optional as _Optional
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
+class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIORITY_UNSPECIFIED: _ClassVar[Priority]
+    PRIORITY_INTERACTIVE: _ClassVar[Priority]
+    PRIORITY_BATCH: _ClassVar[Priority]
+PRIORITY_UNSPECIFIED: Priority
+PRIORITY_INTERACTIVE: Priority
+PRIORITY_BATCH: Priority
+
 class Options(_message.Message):
-    __slots__ = ("num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread", "num_keep", "seed", "num_predict", "top_k", "top_p", "min_p", "typical_p", "repeat_last_n", "temperature", "repeat_penalty", "presence_penalty", "frequency_penalty", "stop")
+    __slots__ = ("num_ctx", "num_batch", "num_gpu", "main_gpu", "use_mmap", "num_thread", "num_keep", "seed", "num_predict", "top_k", "top_p", "min_p", "typical_p", "repeat_last_n", "temperature", "repeat_penalty", "presence_penalty", "frequency_penalty", "stop", "priority")
     NUM_CTX_FIELD_NUMBER: _ClassVar[int]
     NUM_BATCH_FIELD_NUMBER: _ClassVar[int]
     NUM_GPU_FIELD_NUMBER: _ClassVar[int]
@@ -27,6 +37,7 @@ class Options(_message.Message):
     PRESENCE_PENALTY_FIELD_NUMBER: _ClassVar[int]
     FREQUENCY_PENALTY_FIELD_NUMBER: _ClassVar[int]
     STOP_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     num_ctx: int
     num_batch: int
     num_gpu: int
@@ -46,7 +57,8 @@ class Options(_message.Message):
     presence_penalty: float
     frequency_penalty: float
     stop: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, num_ctx: _Optional[int] = ..., num_batch: _Optional[int] = ..., num_gpu: _Optional[int] = ..., main_gpu: _Optional[int] = ..., use_mmap: _Optional[bool] = ..., num_thread: _Optional[int] = ..., num_keep: _Optional[int] = ..., seed: _Optional[int] = ..., num_predict: _Optional[int] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., min_p: _Optional[float] = ..., typical_p: _Optional[float] = ..., repeat_last_n: _Optional[int] = ..., temperature: _Optional[float] = ..., repeat_penalty: _Optional[float] = ..., presence_penalty: _Optional[float] = ..., frequency_penalty: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ...) -> None: ...
+    priority: Priority
+    def __init__(self, num_ctx: _Optional[int] = ..., num_batch: _Optional[int] = ..., num_gpu: _Optional[int] = ..., main_gpu: _Optional[int] = ..., use_mmap: _Optional[bool] = ..., num_thread: _Optional[int] = ..., num_keep: _Optional[int] = ..., seed: _Optional[int] = ..., num_predict: _Optional[int] = ..., top_k: _Optional[int] = ..., top_p: _Optional[float] = ..., min_p: _Optional[float] = ..., typical_p: _Optional[float] = ..., repeat_last_n: _Optional[int] = ..., temperature: _Optional[float] = ..., repeat_penalty: _Optional[float] = ..., presence_penalty: _Optional[float] = ..., frequency_penalty: _Optional[float] = ..., stop: _Optional[_Iterable[str]] = ..., priority: _Optional[_Union[Priority, str]] = ...) -> None: ...
 
 class ChatMessage(_message.Message):
     __slots__ = ("role", "content")

@@ -25,7 +25,7 @@ MODEL_STATE_UNLOADING: ModelState
 MODEL_STATE_WAITING: ModelState
 
 class RunningModel(_message.Message):
-    __slots__ = ("name", "digest", "state", "size_bytes", "vram_bytes", "gpu_layers", "total_layers", "expires_at", "keep_forever", "active_requests", "context_length", "parallel", "pid", "load_count", "loaded_at", "load_options", "slots_busy")
+    __slots__ = ("name", "digest", "state", "size_bytes", "vram_bytes", "gpu_layers", "total_layers", "expires_at", "keep_forever", "active_requests", "context_length", "parallel", "pid", "load_count", "loaded_at", "load_options", "slots_busy", "queue")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -43,6 +43,7 @@ class RunningModel(_message.Message):
     LOADED_AT_FIELD_NUMBER: _ClassVar[int]
     LOAD_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     SLOTS_BUSY_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
     name: str
     digest: str
     state: ModelState
@@ -60,7 +61,26 @@ class RunningModel(_message.Message):
     loaded_at: _timestamp_pb2.Timestamp
     load_options: _common_pb2.Options
     slots_busy: int
-    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., state: _Optional[_Union[ModelState, str]] = ..., size_bytes: _Optional[int] = ..., vram_bytes: _Optional[int] = ..., gpu_layers: _Optional[int] = ..., total_layers: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., keep_forever: _Optional[bool] = ..., active_requests: _Optional[int] = ..., context_length: _Optional[int] = ..., parallel: _Optional[int] = ..., pid: _Optional[int] = ..., load_count: _Optional[int] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., load_options: _Optional[_Union[_common_pb2.Options, _Mapping]] = ..., slots_busy: _Optional[int] = ...) -> None: ...
+    queue: QueueDepth
+    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., state: _Optional[_Union[ModelState, str]] = ..., size_bytes: _Optional[int] = ..., vram_bytes: _Optional[int] = ..., gpu_layers: _Optional[int] = ..., total_layers: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., keep_forever: _Optional[bool] = ..., active_requests: _Optional[int] = ..., context_length: _Optional[int] = ..., parallel: _Optional[int] = ..., pid: _Optional[int] = ..., load_count: _Optional[int] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., load_options: _Optional[_Union[_common_pb2.Options, _Mapping]] = ..., slots_busy: _Optional[int] = ..., queue: _Optional[_Union[QueueDepth, _Mapping]] = ...) -> None: ...
+
+class QueueDepth(_message.Message):
+    __slots__ = ("admitted_interactive", "admitted_batch", "waiting_interactive", "waiting_batch", "running_interactive", "running_batch", "preemptions")
+    ADMITTED_INTERACTIVE_FIELD_NUMBER: _ClassVar[int]
+    ADMITTED_BATCH_FIELD_NUMBER: _ClassVar[int]
+    WAITING_INTERACTIVE_FIELD_NUMBER: _ClassVar[int]
+    WAITING_BATCH_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_INTERACTIVE_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_BATCH_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTIONS_FIELD_NUMBER: _ClassVar[int]
+    admitted_interactive: int
+    admitted_batch: int
+    waiting_interactive: int
+    waiting_batch: int
+    running_interactive: int
+    running_batch: int
+    preemptions: int
+    def __init__(self, admitted_interactive: _Optional[int] = ..., admitted_batch: _Optional[int] = ..., waiting_interactive: _Optional[int] = ..., waiting_batch: _Optional[int] = ..., running_interactive: _Optional[int] = ..., running_batch: _Optional[int] = ..., preemptions: _Optional[int] = ...) -> None: ...
 
 class LoadRequest(_message.Message):
     __slots__ = ("model", "options", "keep_alive")
