@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from .apitypes import ToolDecodeError, tools_from_json
 from .errors import TemplateError
 from .functions import FUNCTIONS
-from .inputs import ChatMessage, InputError, PromptInputs, as_message, conversation
+from .inputs import ChatMessage, InputError, PromptInputs, Think, as_message, conversation
 from .jinja import JinjaPromptTemplate, jinja_parses, looks_like_jinja
 from .ollama import GoPromptTemplate
 from .parser import parse_template
@@ -94,7 +94,7 @@ def render_inputs(template: Template | None, inputs: PromptInputs, *,
 
 def render_prompt(template: Template | None, *, messages: Sequence[ChatMessage | Mapping[str, Any]],
                   system: str | None = None, tools: Sequence[Mapping[str, Any]] | None = None,
-                  think: bool | None = None, default_system: str | None = None,
+                  think: Think = None, default_system: str | None = None,
                   modelfile_messages: Sequence[Any] = (), gguf_chat_template: str | None = None,
                   bos_token: str = "", eos_token: str = "") -> str:
     """The exact text the model receives for a chat.
@@ -116,7 +116,7 @@ def render_prompt(template: Template | None, *, messages: Sequence[ChatMessage |
 
 def render_generate(template: Template | None, prompt: str, system: str | None = None, *,
                     default_system: str | None = None, modelfile_messages: Sequence[Any] = (),
-                    suffix: str | None = None, think: bool | None = None,
+                    suffix: str | None = None, think: Think = None,
                     gguf_chat_template: str | None = None, bos_token: str = "",
                     eos_token: str = "") -> str:
     """The exact text the model receives for a /generate-style prompt.

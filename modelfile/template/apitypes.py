@@ -88,12 +88,14 @@ class ToolProperty(GoStruct):
     Description: str = ""
     Enum: tuple[Any, ...] = ()
     Properties: PropertiesMap | None = None
+    Required: tuple[str, ...] = ()
 
     GO_TYPE: ClassVar[str] = "api.ToolProperty"
     JSON_FIELDS: ClassVar[tuple[JsonField, ...]] = (
         JsonField("AnyOf", "anyOf", True), JsonField("Type", "type", True),
         JsonField("Items", "items", True), JsonField("Description", "description", True),
         JsonField("Enum", "enum", True), JsonField("Properties", "properties", True),
+        JsonField("Required", "required", True),
     )
 
 
@@ -261,6 +263,9 @@ def _tool_property(value: Any, where: str) -> ToolProperty:
     data = _mapping(value, where)
     any_of = data.get("anyOf") or ()
     enum = data.get("enum") or ()
+    required = data.get("required") or ()
+    if not isinstance(required, (list, tuple)) or not all(isinstance(r, str) for r in required):
+        raise ToolDecodeError(f"{where}.required must be a list of strings")
     return ToolProperty(
         AnyOf=tuple(_tool_property(p, f"{where}.anyOf[{i}]") for i, p in enumerate(any_of)),
         Type=_property_type(data.get("type"), where),
@@ -268,6 +273,7 @@ def _tool_property(value: Any, where: str) -> ToolProperty:
         Description=_string(data, "description", where),
         Enum=tuple(_untyped(v) for v in enum),
         Properties=_properties(data.get("properties"), f"{where}.properties"),
+        Required=tuple(required),
     )
 
 

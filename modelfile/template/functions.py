@@ -1,18 +1,20 @@
 """The functions a template can call, with Go's semantics and error messages.
 
 Go's builtins ``and or not len index slice eq ne lt le gt ge print println
-printf`` and Ollama's ``json``. ``and``/``or`` short-circuit and are run by
+printf`` and Ollama's ``json``, ``currentDate``, ``yesterdayDate`` and
+``toTypeScriptType``. ``and``/``or`` short-circuit and are run by
 the evaluator itself; their entries here only declare them. Strings are
 measured, indexed and sliced in UTF-8 bytes, as in Go.
 """
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 from collections.abc import Callable
 
-from . import gofmt, gojson
+from . import apitypes, gofmt, gojson
 from .values import NIL, go_type_name, is_true
 
 
@@ -235,6 +237,30 @@ def go_json(value: Any) -> str:
         return ""
 
 
+def go_current_date(*_format: str) -> str:
+    # Ollama ignores the format argument: always YYYY-MM-DD, local time.
+    return datetime.date.today().isoformat()
+
+
+def go_yesterday_date(*_format: str) -> str:
+    return (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+
+
+_TYPESCRIPT = {"string": "string", "number": "number", "integer": "number", "boolean": "boolean",
+               "array": "any[]", "object": "Record<string, any>", "null": "null"}
+
+
+def go_to_typescript_type(value: Any) -> str:
+    """Ollama's ``ToolProperty.ToTypeScriptType``: a schema property as a TypeScript type."""
+    if not isinstance(value, apitypes.ToolProperty):
+        return "any"
+    if value.AnyOf:
+        return " | ".join(go_to_typescript_type(p) for p in value.AnyOf)
+    if not value.Type:
+        return "any"
+    return " | ".join(_TYPESCRIPT.get(t, "any") for t in value.Type)
+
+
 def _declared_only(*_: Any) -> Any:
     raise AssertionError("and/or are evaluated by the evaluator")
 
@@ -257,6 +283,9 @@ FUNCTIONS: dict[str, GoFunction] = {
         GoFunction("print", go_print, 0, variadic=True, any_typed=True),
         GoFunction("println", go_println, 0, variadic=True, any_typed=True),
         GoFunction("json", go_json, 1, any_typed=True),
+        GoFunction("currentDate", go_current_date, 0, variadic=True),
+        GoFunction("yesterdayDate", go_yesterday_date, 0, variadic=True),
+        GoFunction("toTypeScriptType", go_to_typescript_type, 1, any_typed=True),
     )
 }
 """Every function a template may call, by name."""

@@ -11,11 +11,20 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Union
 from collections.abc import Mapping, Sequence
 
 CHAT_ROLES: tuple[str, ...] = ("system", "user", "assistant", "tool")
 """Roles templates are written for; other roles pass through untouched."""
+
+Think = Union[bool, str, None]
+"""A request's thinking switch: None (not set), a bool, or a level such as ``"high"`` (meaning on)."""
+
+
+def think_values(think: Think) -> dict[str, Any]:
+    """``.Think``, ``.ThinkLevel`` and ``.IsThinkSet`` as Ollama gives them to Go templates."""
+    return {"Think": bool(think), "ThinkLevel": think if isinstance(think, str) else "",
+            "IsThinkSet": think is not None}
 
 
 class InputError(ValueError):
@@ -108,13 +117,13 @@ class PromptInputs:
     ``system`` is a system prompt given with the request (it overrides the
     Modelfile's SYSTEM, as a leading system message does); ``tools`` are
     tool definitions in the Ollama/OpenAI JSON shape; ``think`` is the
-    request's thinking switch (None: not set).
+    request's thinking switch (None: not set; a level string means on).
     """
 
     messages: tuple[ChatMessage, ...]
     system: str | None = None
     tools: tuple[Mapping[str, Any], ...] | None = field(default=None, hash=False)
-    think: bool | None = None
+    think: Think = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "messages", tuple(as_message(m) for m in self.messages))

@@ -7,7 +7,8 @@ and the globals ``raise_exception`` and ``strftime_now``. The context holds
 ``messages`` (dicts with ``role`` and ``content``, plus ``tool_calls``,
 ``tool_call_id``, ``name`` and ``reasoning_content`` where set),
 ``tools``, ``add_generation_prompt=True``, ``bos_token``, ``eos_token`` and,
-when the request set thinking, ``enable_thinking``.
+when the request set thinking, ``enable_thinking`` (and for a level such as
+``"high"``, ``reasoning_effort``, the name gpt-oss templates read).
 """
 
 from __future__ import annotations
@@ -68,8 +69,9 @@ def message_dict(message: ChatMessage) -> dict[str, Any]:
     """A message in the Hugging Face chat-template shape."""
     data: dict[str, Any] = {"role": message.role, "content": message.content}
     if message.tool_calls:
+        # OpenAI's key order (id, type, function): a template may print a call with tojson.
         data["tool_calls"] = [
-            {"type": "function", **({"id": call.id} if call.id else {}),
+            {**({"id": call.id} if call.id else {}), "type": "function",
              "function": {"name": call.name, "arguments": dict(call.arguments)}}
             for call in message.tool_calls]
     if message.tool_call_id:
@@ -99,7 +101,7 @@ class JinjaPromptTemplate:
         self._template = env.template_class.from_code(env, code, env.make_globals(None), None)
 
     def render(self, messages: Sequence[ChatMessage], *, tools: Sequence[Mapping[str, Any]] | None,
-               think: bool | None, bos_token: str, eos_token: str) -> str:
+               think: bool | str | None, bos_token: str, eos_token: str) -> str:
         context: dict[str, Any] = {
             "messages": [message_dict(m) for m in messages],
             "tools": [dict(t) for t in tools] if tools is not None else None,
@@ -108,7 +110,9 @@ class JinjaPromptTemplate:
             "eos_token": eos_token,
         }
         if think is not None:
-            context["enable_thinking"] = think
+            context["enable_thinking"] = bool(think)
+        if isinstance(think, str):
+            context["reasoning_effort"] = think
         try:
             return str(self._template.render(**context))
         except Exception as exc:

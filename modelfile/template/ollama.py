@@ -26,7 +26,7 @@ from collections.abc import Iterable, Sequence
 from . import apitypes as api
 from . import nodes as n
 from .evaluator import execute
-from .inputs import ChatMessage
+from .inputs import ChatMessage, Think, think_values
 
 RESPONSE_NODE_NAME = "Response"
 
@@ -157,21 +157,21 @@ class GoPromptTemplate:
     def _run(self, root: n.ListNode, data: dict[str, Any]) -> str:
         return execute(root, data, source=self.source, name=self.name)
 
-    def render_fill_in_middle(self, prompt: str, suffix: str, think: bool | None) -> str:
+    def render_fill_in_middle(self, prompt: str, suffix: str, think: Think) -> str:
         return self._run(self.root, {"Prompt": prompt, "Suffix": suffix, "Response": "",
-                                     "Think": bool(think), "IsThinkSet": think is not None})
+                                     **think_values(think)})
 
     def render_chat(self, messages: Sequence[ChatMessage], *, tools: api.Tools,
-                    think: bool | None) -> str:
+                    think: Think) -> str:
         system, collated = collate(messages)
-        think_values = {"Think": bool(think), "IsThinkSet": think is not None}
+        values = think_values(think)
         if self.uses_messages:
             return self._run(self.root, {
                 "System": system, "Messages": [to_api_message(m) for m in collated],
-                "Tools": tools, "Response": "", **think_values,
+                "Tools": tools, "Response": "", **values,
                 "Query": "", "Document": "", "Instruction": "",
             })
-        return self._render_legacy(collated, think_values)
+        return self._render_legacy(collated, values)
 
     def _render_legacy(self, messages: Sequence[ChatMessage], think_values: dict[str, Any]) -> str:
         out: list[str] = []

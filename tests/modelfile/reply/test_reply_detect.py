@@ -8,10 +8,18 @@ is what the parser reads back as that call.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ingot.modelfile.reply import ReplyParser, ThinkingTags, reply_format
 from ingot.modelfile.template import compile_template, render_prompt
+
+# Jinja templates in the style of Qwen 2.5, Llama 3.1 and Mistral v11, shared with the template tests.
+JINJA = Path(__file__).parents[1] / "template" / "golden" / "tools" / "jinja"
+JINJA_QWEN = (JINJA / "qwen.jinja").read_text(encoding="utf-8")
+JINJA_LLAMA = (JINJA / "llama3.jinja").read_text(encoding="utf-8")
+JINJA_MISTRAL_ARGS = (JINJA / "mistral-v11.jinja").read_text(encoding="utf-8")
 
 GO_HERMES = """\
 {{- if .Tools }}<|im_start|>system
@@ -60,77 +68,8 @@ GO_THINKING = """\
 </think>
 {{ end }}"""
 
-JINJA_QWEN = """\
-{%- if tools %}<|im_start|>system
-# Tools
-<tools>
-{%- for tool in tools %}
-{{ tool | tojson }}
-{%- endfor %}
-</tools><|im_end|>
-{% endif %}
-{%- for message in messages %}
-{%- if message.role == 'assistant' and message.tool_calls %}<|im_start|>assistant
-{%- if message.content %}
-{{ message.content }}
-{%- endif %}
-{%- for tool_call in message.tool_calls %}
-{%- if tool_call.function is defined %}{%- set tool_call = tool_call.function %}{%- endif %}
-<tool_call>
-{"name": "{{ tool_call.name }}", "arguments": {{ tool_call.arguments | tojson }}}
-</tool_call>
-{%- endfor %}<|im_end|>
-{% elif message.role == 'tool' %}<|im_start|>user
-<tool_response>
-{{ message.content }}
-</tool_response><|im_end|>
-{% else %}<|im_start|>{{ message.role }}
-{{ message.content }}<|im_end|>
-{% endif %}
-{%- endfor %}
-{%- if add_generation_prompt %}<|im_start|>assistant
-{%- if enable_thinking is defined and not enable_thinking %}
-<think>
 
-</think>
-{%- endif %}
-{% endif %}"""
 
-JINJA_LLAMA = """\
-{{- bos_token }}{%- if tools is not none %}<|start_header_id|>system<|end_header_id|>
-
-Environment: ipython
-{%- for t in tools %}
-{{ t | tojson(indent=4) }}
-{%- endfor %}<|eot_id|>
-{%- endif %}
-{%- for message in messages %}
-{%- if message.role == 'assistant' and message.tool_calls %}
-{%- set tool_call = message.tool_calls[0].function %}
-{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' -}}
-{{- '{"name": "' + tool_call.name + '", ' }}
-{{- '"parameters": ' }}
-{{- tool_call.arguments | tojson }}
-{{- "}" }}{{ "<|eot_id|>" }}
-{%- elif message.role == 'tool' %}
-{{- "<|start_header_id|>ipython<|end_header_id|>\\n\\n" + message.content + "<|eot_id|>" }}
-{%- else %}
-{{- '<|start_header_id|>' + message.role + '<|end_header_id|>\\n\\n' + message.content + '<|eot_id|>' }}
-{%- endif %}
-{%- endfor %}
-{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{%- endif %}
-{#- built-in tools would be written after <|python_tag|> #}"""
-
-JINJA_MISTRAL_ARGS = """\
-{%- for message in messages %}
-{%- if message.role == 'user' %}[INST]{{ message.content }}[/INST]
-{%- elif message.role == 'assistant' and message.tool_calls %}
-{%- for tool_call in message.tool_calls %}[TOOL_CALLS]{{ tool_call.function.name }}[ARGS]{{ tool_call.function.arguments | tojson }}{%- endfor %}</s>
-{%- elif message.role == 'tool' %}[TOOL_RESULTS]{{ message.content }}[/TOOL_RESULTS]
-{%- else %}{{ message.content }}</s>
-{%- endif %}
-{%- endfor %}
-{%- if tools %}[AVAILABLE_TOOLS]{{ tools | tojson }}[/AVAILABLE_TOOLS]{% endif %}"""
 
 JINJA_NO_TOOLS = """\
 {% for message in messages %}{{'<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n'}}\
