@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cmd_plan",
     "cmd_serve",
     "cmd_run",
+    "cmd_batch",
     "cmd_ps",
     "cmd_stop",
     "cmd_watch",

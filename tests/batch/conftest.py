@@ -1,0 +1,39 @@
+"""Fixtures for the batch tests: a chat-capable counting model in a temp home, real `ingot serve` daemons."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from daemon_helpers import DaemonProcess, make_package
+
+from ingot.registry.synthetic import CHAT_TEMPLATES, SyntheticSpec, write_synthetic_gguf
+
+COUNTER = SyntheticSpec(counting=True, chat_template=CHAT_TEMPLATES["chatml"], name="counter")
+
+
+@pytest.fixture(scope="session")
+def counter_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_synthetic_gguf(tmp_path_factory.mktemp("gguf") / "counter.gguf", COUNTER)
+
+
+@pytest.fixture
+def home(tmp_path_factory: pytest.TempPathFactory, counter_gguf: Path) -> Path:
+    root = tmp_path_factory.mktemp("home")
+    make_package(root, "counter", counter_gguf, "PARAMETER temperature 0\n")
+    return root
+
+
+@pytest.fixture
+def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
+    started: list[DaemonProcess] = []
+
+    def start(home: Path, *args: str, **kwargs: object) -> DaemonProcess:
+        process = DaemonProcess.start(home, *args, **kwargs)  # type: ignore[arg-type]
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
