@@ -6,11 +6,10 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from batch_helpers import COUNTER
 from daemon_helpers import DaemonProcess, make_package
 
-from ingot.registry.synthetic import CHAT_TEMPLATES, SyntheticSpec, write_synthetic_gguf
-
-COUNTER = SyntheticSpec(counting=True, chat_template=CHAT_TEMPLATES["chatml"], name="counter")
+from ingot.registry.synthetic import write_synthetic_gguf
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import COUNTER
+from batch_helpers import COUNTER
 from daemon_helpers import DaemonProcess, expected_text, wait_until
 
 
