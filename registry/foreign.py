@@ -41,7 +41,7 @@ from ingot.modelfile.model import MESSAGE_ROLES
 from ingot.registry import mediatypes as mt
 from ingot.registry.digest import digest_bytes
 from ingot.registry.errors import PackageError
-from ingot.registry.gguf_info import inspect_gguf
+from ingot.registry.gguf_info import GGUFError, inspect_gguf
 from ingot.registry.oci.errors import ManifestRejectedError, UnsupportedFormatError
 from ingot.registry.package import build_package, load_package
 from ingot.registry.reference import Reference
@@ -184,13 +184,26 @@ def _store_native(store: Store, plan: Conversion, raw: bytes, *, ref: Reference,
     stored = store.ingest_bytes(raw, media_type=media_type)
     descriptor = Descriptor(media_type, stored.digest, stored.size, {}, artifact_type)
     try:
-        load_package(store, ref.without_digest().with_digest(stored.digest))
+        package = load_package(store, ref.without_digest().with_digest(stored.digest))
     except PackageError as exc:
         raise ManifestRejectedError(f"{source}: the package is malformed: {exc}",
                                     hint="nothing was tagged; push a package built by `ingot create`") from None
+    _check_weights(package.weights, source)
     if tag:
         store.tag(ref.without_digest(), descriptor)
     return descriptor
+
+
+def _check_weights(weights: Path, source: str) -> None:
+    """The gate `create` applies, on pull: weights llama.cpp must not see are refused before the tag moves."""
+    try:
+        inspect_gguf(weights)
+    except GGUFError as exc:
+        raise ManifestRejectedError(
+            f"{source}: the weights layer sha256:{weights.name} is not a usable GGUF file: {exc.message}",
+            hint="nothing was tagged; ingot runs packages whose weight layer is one GGUF file (not a tar, "
+                 "not another format)",
+        ) from None
 
 
 def _layers_of(plan: Conversion, media_type: str) -> list[Descriptor]:
@@ -256,6 +269,7 @@ def _single(plan: Conversion, media_type: str, source: str) -> Descriptor | None
 def _ollama_modelfile(store: Store, plan: Conversion, source: str) -> tuple[Modelfile, tuple[str, ...]]:
     notes: list[str] = []
     (model,) = _layers_of(plan, OLLAMA_MODEL)
+    _check_weights(Path(_blob_path(store, model)), source)
     template = _single(plan, OLLAMA_TEMPLATE, source)
     system = _single(plan, OLLAMA_SYSTEM, source)
     params = _single(plan, OLLAMA_PARAMS, source)
@@ -276,6 +290,7 @@ def _docker_modelfile(store: Store, plan: Conversion, source: str) -> tuple[Mode
     notes: list[str] = []
     (weights,) = _layers_of(plan, DOCKER_AI_GGUF)
     weights_path = _blob_path(store, weights)
+    _check_weights(Path(weights_path), source)
     parameters: dict[str, Any] = {}
     config = _json(store, plan.config, source) if plan.config.media_type.startswith(DOCKER_AI_CONFIG_PREFIX) else {}
     model_config = config.get("config") if isinstance(config, dict) else None

@@ -46,6 +46,9 @@ _INT64_MAX = 2**63 - 1
 # Arrays up to this many elements are kept in `metadata` (per-layer head
 # counts and the like); longer ones (tokens, scores, merges) are summarised.
 _SMALL_ARRAY = 256
+# Arrays of arrays are legal GGUF but no model uses more than a level or two (llama.cpp reads none); the
+# reader recurses once per level, so a hostile file 2000 levels deep would otherwise end in RecursionError.
+MAX_ARRAY_NESTING = 16
 # The fewest bytes a metadata entry / tensor table entry can occupy; a count
 # that would need more than the whole file is corrupt, not merely cut short.
 _MIN_KV_BYTES = 8 + 4 + 1
@@ -175,6 +178,9 @@ class GGUFInfo:
     tensor_data_offset: int
     tensors: tuple[TensorInfo, ...] = field(repr=False)
     metadata: Mapping[str, MetadataValue] = field(repr=False)
+    # The longest token piece in bytes (None without a vocabulary): no token covers more of a prompt than that
+    # for the llama (SPM) and gpt2 (BPE) tokenizers, which lets the daemon refuse a hopeless prompt untokenized.
+    longest_token_bytes: int | None = None
 
     @property
     def tensor_bytes(self) -> int:
@@ -292,22 +298,28 @@ class _Reader:
         except ValueError:
             raise self.fail("malformed", f"unknown metadata value type {raw} for {what}") from None
 
-    def value(self, vtype: GGUFValueType, key: str) -> MetadataValue:
+    def value(self, vtype: GGUFValueType, key: str, depth: int = 0) -> MetadataValue:
         fmt = _SCALAR_FORMATS.get(vtype)
         if fmt is not None:
             value = self.scalar(fmt, struct.calcsize(fmt), f"the value of {key!r}")
             return bool(value) if vtype == GGUFValueType.BOOL else value
         if vtype == GGUFValueType.STRING:
             return self.string(f"the value of {key!r}").decode("utf-8", errors="replace")
-        return self.array(key)
+        return self.array(key, depth)
 
-    def array(self, key: str) -> tuple[Any, ...] | ArraySummary:
+    def array(self, key: str, depth: int = 0) -> tuple[Any, ...] | ArraySummary:
+        if depth >= MAX_ARRAY_NESTING:
+            raise self.fail(
+                "malformed",
+                f"metadata {key!r} nests arrays more than {MAX_ARRAY_NESTING} levels deep",
+                "no model needs that; the file is corrupt or made to crash readers: get a fresh copy of it",
+            )
         element_type = self.value_type(self.u32(f"the element type of {key!r}"), f"the elements of {key!r}")
         length = self.u64(f"the length of array {key!r}")
         fmt = _SCALAR_FORMATS.get(element_type)
         self.check_count(length, struct.calcsize(fmt) if fmt else 8, f"the length of array {key!r}")
         if length <= _SMALL_ARRAY:
-            return tuple(self.value(element_type, key) for _ in range(length))
+            return tuple(self.value(element_type, key, depth + 1) for _ in range(length))
         if fmt is not None:
             n_bytes = length * struct.calcsize(fmt)
             self.need(n_bytes, f"array {key!r}")
@@ -316,10 +328,10 @@ class _Reader:
             self.strings(key, length, keep=False)
         else:
             for index in range(length):
-                self.skip_value(element_type, f"{key}[{index}]")
+                self.skip_value(element_type, f"{key}[{index}]", depth + 1)
         return ArraySummary(element_type.name.lower(), length)
 
-    def skip_value(self, vtype: GGUFValueType, key: str) -> None:
+    def skip_value(self, vtype: GGUFValueType, key: str, depth: int = 0) -> None:
         fmt = _SCALAR_FORMATS.get(vtype)
         if fmt is not None:
             n_bytes = struct.calcsize(fmt)
@@ -331,7 +343,7 @@ class _Reader:
             self.need(length, f"the value of {key!r}")
             self.pos += length
         else:
-            self.array(key)
+            self.array(key, depth)
 
     def string_array(self, key: str) -> list[bytes]:
         """Every element of a string array, raw: the token list is needed whole for the duplicate check."""
@@ -715,4 +727,5 @@ def _summarise(
         tensor_data_offset=data_offset,
         tensors=tensors,
         metadata=metadata,
+        longest_token_bytes=max(map(len, tokens), default=0) if tokens is not None else None,
     )

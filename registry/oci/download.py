@@ -8,6 +8,14 @@ where it stopped, in this run or, when every retry is spent, in the next one
 makes the writer start over. The blob becomes visible in the store only after
 `commit()` has checked its size and sha256; a mismatch deletes the partial
 file and raises `DigestMismatchError`.
+
+The size the manifest declares is checked against what the registry says it
+serves (`Content-Length` of a 200, the total of a 206's `Content-Range` or of
+a 416's `bytes */N`) before a byte is kept: a descriptor larger than its blob
+fails at once with `ManifestRejectedError` instead of downloading, resuming
+past the end, starting over and repeating. The retry budget is given back
+only for bytes beyond the furthest point this pull has reached, so a loop of
+restarts spends it like any other failure.
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ import requests
 from ingot.registry.errors import DigestMismatchError
 from ingot.registry.oci.auth import pull_scope
 from ingot.registry.oci.client import RegistryClient
-from ingot.registry.oci.errors import RegistryNotFoundError, RegistryProtocolError
+from ingot.registry.oci.errors import ManifestRejectedError, RegistryNotFoundError, RegistryProtocolError
 from ingot.registry.oci.progress import DONE, DOWNLOADING, EXISTS, VERIFYING, BlobProgress, TransferProgress
 from ingot.registry.oci.retry import Backoff, is_retryable_exception
 from ingot.registry.store import BlobWriter, Descriptor, Store
@@ -37,6 +45,7 @@ _log = logging.getLogger(__name__)
 
 _READ_BLOCK = 1 << 20
 _CONTENT_RANGE_RE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_UNSATISFIED_RANGE_RE = re.compile(r"bytes \*/(\d+)")
 
 
 @dataclass(frozen=True)
@@ -108,13 +117,23 @@ def _receive_loop(
 ) -> int:
     digest, size = descriptor.digest, descriptor.size
     received = 0
+    furthest = writer.offset  # only bytes past this are progress; re-reading after a restart is not
+    ended_early_at: int | None = None  # where a body ended cleanly before the declared size
     while True:
         start = writer.offset
         headers = {"Range": f"bytes={start}-"} if start else {}
         response = client.request("GET", f"{repository}/blobs/{digest}", scope=pull_scope(repository),
                                   what=what, headers=headers, stream=True)
         try:
+            _check_served_size(client, response, descriptor, repository)
+            if response.status_code == 416 and ended_early_at == start:
+                # The body ended here on its own and the registry has nothing after it: the blob is this long.
+                raise _size_mismatch(client, descriptor, repository, start)
             if not _accept_start(client, response, writer, what):
+                failure = f"the registry refused to resume at byte {start}; starting over"
+                if backoff.exhausted():
+                    raise client.connection_error(what, ConnectionError(failure))
+                backoff.wait(failure)
                 continue
             if response.status_code == 404:
                 raise RegistryNotFoundError(
@@ -134,11 +153,13 @@ def _receive_loop(
                     bar.update(writer.offset, force=True)
                     return received + writer.offset - begin
                 failure = f"connection closed at byte {writer.offset} of {size}"
+                ended_early_at = writer.offset
             received += writer.offset - begin
         finally:
             response.close()
-        if writer.offset > start:
-            backoff.reset()  # progress was made: this is a flaky link, not a dead one
+        if writer.offset > furthest:
+            furthest = writer.offset
+            backoff.reset()  # new bytes arrived: this is a flaky link, not a dead one
         if backoff.exhausted():
             raise client.connection_error(what, ConnectionError(failure))
         backoff.wait(failure)
@@ -235,6 +256,44 @@ class _Writeback:
         if self._fd is not None:
             os.close(self._fd)
             self._fd = None
+
+
+def _served_size(response: requests.Response) -> int | None:
+    """The whole blob's size as this answer states it, or None when it states none."""
+    status = response.status_code
+    if status == 200:
+        length = response.headers.get("Content-Length", "").strip()
+        if length.isdigit() and response.headers.get("Content-Encoding", "identity") in ("identity", ""):
+            return int(length)
+    elif status == 206:
+        match = _CONTENT_RANGE_RE.fullmatch(response.headers.get("Content-Range", "").strip())
+        if match is not None and match.group(3) != "*":
+            return int(match.group(3))
+    elif status == 416:
+        match = _UNSATISFIED_RANGE_RE.fullmatch(response.headers.get("Content-Range", "").strip())
+        if match is not None:
+            return int(match.group(1))
+    return None
+
+
+def _check_served_size(client: RegistryClient, response: requests.Response, descriptor: Descriptor,
+                       repository: str) -> None:
+    """Refuse a blob whose size on the registry is not the size its descriptor declares."""
+    served = _served_size(response)
+    if served is None or served == descriptor.size:
+        return
+    response.close()
+    raise _size_mismatch(client, descriptor, repository, served)
+
+
+def _size_mismatch(client: RegistryClient, descriptor: Descriptor, repository: str,
+                   served: int) -> ManifestRejectedError:
+    return ManifestRejectedError(
+        f"blob {descriptor.digest} on {client.host}/{repository} is {served} bytes, but the manifest "
+        f"declares {descriptor.size}; it was not stored",
+        hint="the package on the registry is inconsistent (its manifest was written by hand or for another "
+             "blob); push it again",
+    )
 
 
 def _accept_start(client: RegistryClient, response: requests.Response, writer: BlobWriter, what: str) -> bool:

@@ -8,6 +8,7 @@ registry as they would appear in the wild.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,13 @@ class Layer:
     media_type: str
     data: bytes | Path
     annotations: dict[str, str] | None = None
+
+
+def gguf_weights(gguf: Path, size: int) -> bytes:
+    """`gguf`'s bytes padded with random ones to `size`: weights that pass the GGUF check on pull, unique per call."""
+    head = gguf.read_bytes()
+    assert len(head) <= size, f"{gguf} is larger than {size} bytes"
+    return head + os.urandom(size - len(head))
 
 
 def ingot_package(store: Store, ref: Reference, gguf: Path, folder: Path, extra: str = "") -> Descriptor:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tarfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,10 +14,19 @@ import requests
 
 from ingot.registry import mediatypes as mt
 from ingot.registry.digest import digest_bytes
-from ingot.registry.oci import ManifestRejectedError, UnsupportedFormatError, pull, push
+from ingot.registry.oci import (
+    ClientOptions,
+    ManifestRejectedError,
+    RegistryConnectionError,
+    RetryPolicy,
+    UnsupportedFormatError,
+    pull,
+    push,
+)
 from ingot.registry.reference import Reference
 from ingot.registry.store import Store
-from oci_packages import Layer, ingot_package, raw_package
+from oci_fault_proxy import FaultProxy
+from oci_packages import Layer, gguf_weights, ingot_package, ollama_package, raw_package
 from oci_registry_server import RegistryProcess
 
 
@@ -168,5 +178,176 @@ def test_malformed_ingot_runtime_layer_moves_no_tag(registry: RegistryProcess, s
                 artifact_type=mt.MODEL_ARTIFACT)
     push(store, ref)
     with pytest.raises(ManifestRejectedError, match="malformed"):
+        pull(other_store, ref)
+    assert other_store.list_tags() == []
+
+
+def _modelpack_manifest(config: dict[str, object], weights: dict[str, object]) -> dict[str, object]:
+    return {
+        "schemaVersion": 2, "mediaType": mt.OCI_MANIFEST, "artifactType": mt.MODEL_ARTIFACT,
+        "config": {"mediaType": mt.MODEL_CONFIG, **config},
+        "layers": [{"mediaType": mt.MODEL_WEIGHT_RAW, **weights,
+                    "annotations": {mt.ANNOTATION_FILEPATH: "model.gguf"}}],
+    }
+
+
+_MODELPACK_CONFIG = b'{"descriptor":{},"config":{"format":"gguf"},"modelfs":{"type":"layers","diffIds":[]}}'
+
+
+@pytest.mark.timeout(60)  # before the fix this pull never ended
+def test_descriptor_larger_than_its_blob_fails_at_once(
+    registry: RegistryProcess, fault_proxy: FaultProxy, store: Store, tiny_gguf: Path
+) -> None:
+    repository = "hostile/oversized"
+    data = tiny_gguf.read_bytes()
+    config = _upload(registry, repository, _MODELPACK_CONFIG)
+    weights = _upload(registry, repository, data)
+    declared = len(data) + 4096
+    _put_raw_manifest(registry, repository, "1", _modelpack_manifest(config, {**weights, "size": declared}))
+    with pytest.raises(ManifestRejectedError, match=f"is {len(data)} bytes, but the manifest declares {declared}"):
+        pull(store, f"{fault_proxy.host}/{repository}:1",
+             options=ClientOptions(retry=RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05)))
+    # Refused on the answer's headers, after one GET (what the proxy forwarded may fill socket buffers,
+    # never a second copy); the unfixed pull downloaded it again and again.
+    assert fault_proxy.bytes_down < 2 * len(data)
+    assert store.list_tags() == []
+    assert not store.has_blob(str(weights["digest"]))
+
+
+_CHUNK = 64 * 1024
+
+
+class _RestartingBlobServer:
+    """A registry impostor that states no sizes, the kind that made a pull start over and over.
+
+    A blob's body has no Content-Length: it ends where the connection closes (`chunked=False`) or its
+    chunked encoding breaks off two thirds in (`chunked=True`, a cut the client sees); any Range request gets
+    a bare 416.
+    """
+
+    def __init__(self, manifest: bytes, blobs: dict[str, bytes], *, chunked: bool) -> None:
+        self.blob_gets = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if chunked else "HTTP/1.0"
+
+            def log_message(self, *args: object) -> None:
+                del args
+
+            def _answer(self, body: bool) -> None:
+                if self.path.endswith("/manifests/1"):
+                    self.send_response(200)
+                    self.send_header("Content-Type", mt.OCI_MANIFEST)
+                    self.send_header("Content-Length", str(len(manifest)))
+                    self.end_headers()
+                    if body:
+                        self.wfile.write(manifest)
+                    return
+                digest = self.path.rsplit("/", 1)[-1]
+                if digest not in blobs or self.headers.get("Range"):
+                    self.send_response(404 if digest not in blobs else 416)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                self.send_response(200)
+                if chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                if not body:
+                    return
+                outer.blob_gets += 1
+                data = blobs[digest]
+                if not chunked:
+                    self.wfile.write(data)
+                    return
+                cut = len(data) * 2 // 3 if len(data) > _CHUNK else len(data)
+                for at in range(0, cut, _CHUNK):
+                    piece = data[at : min(at + _CHUNK, cut)]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                if cut == len(data):
+                    self.wfile.write(b"0\r\n\r\n")
+                self.close_connection = True  # a cut body simply stops: no last chunk
+
+            def do_GET(self) -> None:
+                self._answer(body=True)
+
+            def do_HEAD(self) -> None:
+                self._answer(body=False)
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.host = f"127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def _restarting_server(tiny_gguf: Path, *, chunked: bool) -> tuple[_RestartingBlobServer, int]:
+    # Over 2 MiB, so a cut body still delivers whole 1 MiB read blocks: progress, then a restart.
+    data = gguf_weights(tiny_gguf, 3 * 1024 * 1024)
+    config_digest, weights_digest = digest_bytes(_MODELPACK_CONFIG), digest_bytes(data)
+    manifest = json.dumps(_modelpack_manifest({"digest": config_digest, "size": len(_MODELPACK_CONFIG)},
+                                              {"digest": weights_digest, "size": len(data) + 4096})).encode()
+    blobs = {config_digest: _MODELPACK_CONFIG, weights_digest: data}
+    return _RestartingBlobServer(manifest, blobs, chunked=chunked), len(data)
+
+
+_FAST_FOUR = ClientOptions(retry=RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05), parallel=1)
+
+
+@pytest.mark.timeout(60)  # before the fix this pull never ended
+def test_a_blob_that_ends_early_and_cannot_resume_is_reported_by_its_size(store: Store, tiny_gguf: Path) -> None:
+    server, size = _restarting_server(tiny_gguf, chunked=False)
+    try:
+        with pytest.raises(ManifestRejectedError, match=f"is {size} bytes, but the manifest declares {size + 4096}"):
+            pull(store, f"{server.host}/hostile/short:1", options=_FAST_FOUR)
+    finally:
+        server.close()
+    assert server.blob_gets == 2  # the config, and the weights once
+    assert store.list_tags() == []
+
+
+@pytest.mark.timeout(60)  # before the fix this pull never ended
+def test_restarts_do_not_refill_the_retry_budget(store: Store, tiny_gguf: Path) -> None:
+    server, _ = _restarting_server(tiny_gguf, chunked=True)
+    try:
+        with pytest.raises(RegistryConnectionError, match="IncompleteRead|refused to resume"):
+            pull(store, f"{server.host}/hostile/restarting:1", options=_FAST_FOUR)
+    finally:
+        server.close()
+    # Each restart re-reads the same first half: no new bytes, so no fresh retries. The config, then the
+    # weights at most once per attempt.
+    assert server.blob_gets <= 1 + 4
+    assert store.list_tags() == []
+
+
+def test_a_tar_in_a_modelpack_weight_layer_is_refused_on_pull(
+    registry: RegistryProcess, store: Store, other_store: Store, tiny_gguf: Path, tmp_path: Path
+) -> None:
+    archive = tmp_path / "weights.tar"
+    with tarfile.open(archive, "w") as tar:
+        tar.add(tiny_gguf, arcname="model.gguf")
+    ref = Reference.parse(f"{registry.host}/hostile/tarred:1")
+    raw_package(store, ref, config_media_type=mt.MODEL_CONFIG, config=json.loads(_MODELPACK_CONFIG),
+                layers=[Layer(mt.MODEL_WEIGHT_RAW, archive, {mt.ANNOTATION_FILEPATH: "model.gguf"})],
+                artifact_type=mt.MODEL_ARTIFACT)
+    push(store, ref)
+    with pytest.raises(ManifestRejectedError, match="is not a usable GGUF file: not a GGUF file") as caught:
+        pull(other_store, ref)
+    assert "nothing was tagged" in str(caught.value.hint)
+    assert other_store.list_tags() == []
+
+
+def test_an_ollama_model_layer_that_is_not_gguf_is_refused_on_pull(
+    registry: RegistryProcess, store: Store, other_store: Store, tmp_path: Path
+) -> None:
+    fake = tmp_path / "model.bin"
+    fake.write_bytes(b"PK\x03\x04 a zip, not a GGUF")
+    ref = Reference.parse(f"{registry.host}/hostile/ollama-zip:1")
+    ollama_package(store, ref, fake, params={})
+    push(store, ref)
+    with pytest.raises(ManifestRejectedError, match="is not a usable GGUF file"):
         pull(other_store, ref)
     assert other_store.list_tags() == []

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import http.client
-import os
 import re
+from pathlib import Path
 
 import pytest
 import requests
 
 from oci_fault_proxy import FaultProxy
-from oci_packages import Layer, raw_package
+from oci_packages import Layer, gguf_weights, raw_package
 from ingot.registry import mediatypes as mt
 from ingot.registry.digest import digest_hex
 from ingot.registry.errors import DigestMismatchError
@@ -27,7 +27,7 @@ NO_RETRY = RetryPolicy(attempts=1)
 
 
 def _weights_package(store: Store, ref: Reference, data: bytes) -> Descriptor:
-    """A ModelPack package whose single raw weight layer is `data` (bytes need not be a real GGUF here)."""
+    """A ModelPack package whose single raw weight layer is `data` (a GGUF, checked on pull)."""
     return raw_package(
         store, ref,
         config_media_type=mt.MODEL_CONFIG,
@@ -38,9 +38,10 @@ def _weights_package(store: Store, ref: Reference, data: bytes) -> Descriptor:
 
 
 @pytest.fixture
-def published(registry: RegistryProcess, store: Store, request: pytest.FixtureRequest) -> tuple[str, bytes]:
+def published(registry: RegistryProcess, store: Store, tiny_gguf: Path,
+              request: pytest.FixtureRequest) -> tuple[str, bytes]:
     """A 4 MiB-weight package pushed straight to the registry; returns (repository path, weights)."""
-    data = os.urandom(BLOB_SIZE)
+    data = gguf_weights(tiny_gguf, BLOB_SIZE)
     name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower())[:60].strip("-")  # parametrized: "...[cut]"
     path = f"faults/{name}:1"
     _weights_package(store, Reference.parse(f"{registry.host}/{path}"), data)
@@ -152,9 +153,9 @@ def test_registry_that_stays_overloaded_fails_with_one_clear_error(
 
 @pytest.mark.parametrize("fault", BROKEN_CONNECTIONS)
 def test_upload_broken_mid_chunk_is_sent_again_and_lands_intact(
-    fault: str, fault_proxy: FaultProxy, registry: RegistryProcess, store: Store, other_store: Store
+    fault: str, fault_proxy: FaultProxy, registry: RegistryProcess, store: Store, other_store: Store, tiny_gguf: Path
 ) -> None:
-    data = os.urandom(BLOB_SIZE)
+    data = gguf_weights(tiny_gguf, BLOB_SIZE)
     ref = Reference.parse(f"{fault_proxy.host}/faults/upload-{fault}:1")
     _weights_package(store, ref, data)
     # A stalled upload: the registry stops reading, the client's send blocks until the read timeout.

@@ -310,3 +310,31 @@ def test_cli_inspect_bad_file_is_one_error_line(model_copy: Path, capsys: pytest
     assert captured.out == ""
     assert captured.err.startswith(f"error: {model_copy}: not a GGUF file")
     assert "Traceback" not in captured.err
+
+
+
+def _nested_array_file(path: Path, depth: int) -> Path:
+    """A header holding one key: an array of an array of ... `depth` levels, innermost one byte; nothing else."""
+    nested = struct.pack("<I", gguf.GGUFValueType.ARRAY)
+    for _ in range(depth - 1):
+        nested += struct.pack("<I", gguf.GGUFValueType.ARRAY) + struct.pack("<Q", 1)
+    nested += struct.pack("<I", gguf.GGUFValueType.UINT8) + struct.pack("<Q", 1) + b"\x00"
+    data = b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + gguf_string("hostile.nested") + nested
+    path.write_bytes(data + bytes(-len(data) % 32))  # tensor data starts aligned, even when there is none
+    return path
+
+
+def test_deeply_nested_arrays_are_one_clear_error_not_a_recursion_error(tmp_path: Path) -> None:
+    # The probe's file: 2000 levels, which recursed into RecursionError (a 3000-line traceback in the CLI).
+    path = _nested_array_file(tmp_path / "nested.gguf", 2000)
+    started = time.monotonic()
+    error = reason_of(path)
+    assert error.reason == "malformed"
+    assert "'hostile.nested' nests arrays more than 16 levels deep" in error.message
+    assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize("depth", [2, 16])
+def test_nesting_within_the_bound_is_read(tmp_path: Path, depth: int) -> None:
+    # The metadata parses; the file then fails only for lacking general.architecture.
+    assert reason_of(_nested_array_file(tmp_path / "nested.gguf", depth)).reason == "missing_key"
