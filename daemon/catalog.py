@@ -138,8 +138,14 @@ class Catalog:
             mapped_bytes=mapped,
             total_layers=shape.block_count,
             notes=plan.notes,
+            device_bytes=_device_bytes(plan),
             next_attempt=retry,
         )
+
+
+def _device_bytes(plan: Plan) -> tuple[tuple[str, int], ...]:
+    gpus = tuple(plan.per_device_bytes.items()) if plan.effective_n_gpu_layers else ()
+    return (("cpu", plan.ram_bytes), *((key, size) for key, size in gpus if size > 0))
 
 
 def _read_token_texts(path: Path, bos_id: int | None, eos_id: int | None) -> TokenTexts:

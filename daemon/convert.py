@@ -78,7 +78,7 @@ def _settings_to_proto(settings: LoadSettings) -> common_pb2.Options:
     return options_to_proto(values)
 
 
-def running_to_proto(snapshot: RunningSnapshot) -> runtime_pb2.RunningModel:
+def running_to_proto(snapshot: RunningSnapshot, *, tokens_per_second: float = 0.0) -> runtime_pb2.RunningModel:
     message = runtime_pb2.RunningModel(
         name=Reference.parse(snapshot.name).short,
         digest=snapshot.digest,
@@ -94,6 +94,8 @@ def running_to_proto(snapshot: RunningSnapshot) -> runtime_pb2.RunningModel:
         pid=snapshot.pid,
         load_count=snapshot.load_count,
         slots_busy=snapshot.slots_busy,
+        tokens_per_second=tokens_per_second,
+        devices=[runtime_pb2.DeviceMemory(device=key, bytes=size) for key, size in snapshot.device_bytes],
     )
     if snapshot.settings is not None:
         message.load_options.CopyFrom(_settings_to_proto(snapshot.settings))

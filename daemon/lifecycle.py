@@ -76,6 +76,8 @@ class LoadPlan:
     mapped_bytes: int  # the part of ram_bytes that is the mmap'ed weights file (page cache)
     total_layers: int
     notes: tuple[str, ...] = ()
+    # Where the memory goes, per device key ("cpu", "cuda:0", ...), as planned.
+    device_bytes: tuple[tuple[str, int], ...] = ()
     # The next rung of the out-of-memory retry ladder (fewer GPU layers, then a
     # smaller batch); None when there is nothing left to try.
     next_attempt: Callable[[], LoadPlan | None] | None = field(default=None, compare=False, repr=False)
@@ -123,3 +125,4 @@ class RunningSnapshot:
     settings: LoadSettings | None  # None while WAITING
     slots_busy: int = 0  # requests decoding in the runner right now (from the runner itself)
     queue: QueueState | None = None  # its requests by priority
+    device_bytes: tuple[tuple[str, int], ...] = ()  # planned memory per device key ("cpu", "cuda:0", ...)

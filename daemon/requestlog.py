@@ -11,7 +11,7 @@ import json
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,10 +83,12 @@ class RequestRecord:
     completion_tokens: int = 0
     truncated_tokens: int = 0
     time_to_first_token_ns: int = 0
+    eval_ns: int = 0  # decoding time of the completion tokens
     queue_ns: int = 0
     load_ns: int = 0
     done_reason: str = ""
     peer: str = ""
+    api: str = "grpc"  # the door it came in by: "grpc", "openai", "ollama"
 
     def emit(self) -> None:
         total_ns = time.monotonic_ns() - self.started_ns
@@ -119,8 +121,11 @@ class RequestRecord:
 
 
 @contextmanager
-def logged(record: RequestRecord) -> Iterator[RequestRecord]:
-    """Write `record` once the request ends, with its outcome (ok, cancelled, or the status code)."""
+def logged(
+    record: RequestRecord, *, sink: Callable[[RequestRecord], None] | None = None
+) -> Iterator[RequestRecord]:
+    """Write `record` once the request ends, with its outcome (ok, cancelled, or the status code),
+    and hand it to `sink` (the request metrics) too."""
     try:
         yield record
     except GeneratorExit:
@@ -133,3 +138,8 @@ def logged(record: RequestRecord) -> Iterator[RequestRecord]:
         raise
     finally:
         record.emit()
+        if sink is not None:
+            try:
+                sink(record)
+            except Exception:  # noqa: BLE001 - metrics must never fail a request
+                logging.getLogger("ingot.daemon").exception("recording request metrics failed")

@@ -50,7 +50,7 @@ from ingot.daemon.memory import FreeMemory, MemoryProbe
 from ingot.daemon.planner import PlanError
 from ingot.daemon.queue_state import ByPriority, QueueState
 
-__all__ = ["Lease", "Scheduler", "SchedulerLimits", "describe_attempt"]
+__all__ = ["Lease", "Scheduler", "SchedulerEvents", "SchedulerLimits", "describe_attempt"]
 
 _log = logging.getLogger("ingot.daemon.scheduler")
 
@@ -68,6 +68,22 @@ class SchedulerLimits:
     max_memory: int | None = None  # cap on the summed estimates of loaded models, bytes
     default_keep_alive: KeepAlive = DEFAULT_KEEP_ALIVE
     runner_close_timeout: float = 5.0
+
+
+class SchedulerEvents:
+    """What the scheduler reports as it happens (metrics hook in here); every method is a no-op by default.
+
+    Called from the scheduler's threads, sometimes holding its lock: keep them quick and non-blocking.
+    """
+
+    def model_loaded(self, name: str, seconds: float) -> None: ...
+
+    def model_load_failed(self, name: str) -> None: ...
+
+    def model_evicted(self, name: str, reason: str) -> None:
+        """An idle model unloaded to make room: ``reason`` is "memory" or "max_loaded"."""
+
+    def runner_crashed(self, name: str) -> None: ...
 
 
 def _waiting_snapshot(name: str, admitted: int, load_count: int) -> RunningSnapshot:
@@ -206,7 +222,9 @@ class Scheduler:
         plan_load: PlanLoad,
         memory: MemoryProbe,
         limits: SchedulerLimits = SchedulerLimits(),
+        events: SchedulerEvents | None = None,
     ) -> None:
+        self._events = events or SchedulerEvents()
         self._start_runner = start_runner
         self._plan_load = plan_load
         self._memory = memory
@@ -322,6 +340,7 @@ class Scheduler:
             if victim is None:
                 raise
             _log.info("unloading idle %s: %s does not fit beside it", victim.spec.name, spec.name)
+            self._events.model_evicted(victim.spec.name, "memory")
             self._stop(victim)
             return None
 
@@ -358,6 +377,7 @@ class Scheduler:
                     assert entry.runner is not None
                     if not entry.runner.alive():
                         _log.warning("runner of %s (pid %d) died while idle", spec.name, entry.runner.pid)
+                        self._events.runner_crashed(spec.name)
                         entry.state = ModelState.UNLOADING
                         entry.stopping = True
                         return _Stop(entry)
@@ -413,6 +433,7 @@ class Scheduler:
         if idle:
             victim = idle[0]
             _log.info("unloading idle %s to make room for %s", victim.spec.name, spec.name)
+            self._events.model_evicted(victim.spec.name, "max_loaded" if fits_memory else "memory")
             victim.state = ModelState.UNLOADING
             victim.stopping = True
             return _Stop(victim)
@@ -435,6 +456,7 @@ class Scheduler:
         try:
             runner, options = self._start_with_fallbacks(entry, tried)
         except BaseException as exc:
+            self._events.model_load_failed(name)
             with self._cond:
                 entry.state = ModelState.STOPPED
                 entry.error = exc
@@ -453,6 +475,7 @@ class Scheduler:
                 entry.state = ModelState.UNLOADING if closing else ModelState.READY
             self._cond.notify_all()
         _log.info("loaded %s (pid %d, %s)", name, runner.pid, describe_attempt(options))
+        self._events.model_loaded(name, (entry.load_finished_ns - entry.load_started_ns) / 1e9)
         if closing:
             raise ShuttingDownError()
 
@@ -535,6 +558,7 @@ class Scheduler:
             if entry.state in (ModelState.READY, ModelState.LOADING):
                 pid = entry.runner.pid if entry.runner is not None else 0
                 _log.warning("runner of %s (pid %d) died; the next request starts a new one", entry.spec.name, pid)
+                self._events.runner_crashed(entry.spec.name)
                 entry.state = ModelState.UNLOADING
             self._cond.notify_all()
 
@@ -560,6 +584,8 @@ class Scheduler:
                 continue
             expired = entry.state is ModelState.READY and entry.expires_at is not None and entry.expires_at <= now
             died = entry.state is ModelState.READY and entry.runner is not None and not entry.runner.alive()
+            if died:
+                self._events.runner_crashed(entry.spec.name)
             if expired or died or entry.state is ModelState.UNLOADING:
                 entry.state = ModelState.UNLOADING
                 entry.stopping = True
@@ -621,6 +647,7 @@ class Scheduler:
                         load_count=self._load_counts.get(name, 0),
                         loaded_at=entry.loaded_at,
                         settings=entry.spec.settings,
+                        device_bytes=entry.plan.device_bytes,
                     )
                 )
                 runners.append(entry.runner if entry.state is ModelState.READY else None)

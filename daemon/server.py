@@ -46,6 +46,7 @@ from ingot.daemon.hardware import HardwareReport, ProbeSources, detect_hardware
 from ingot.daemon.hardware.cpu import detect_cpu
 from ingot.daemon.keepalive import DEFAULT_KEEP_ALIVE, KeepAlive
 from ingot.daemon.memory import FreeMemory
+from ingot.daemon.monitoring import DeviceMonitor, Monitoring
 from ingot.daemon.signals import SignalWaiter
 from ingot.daemon.scheduler import Scheduler, SchedulerLimits
 from ingot.daemon.servicers import InferenceServicer, ModelsServicer, RuntimeServicer
@@ -54,7 +55,7 @@ from ingot.registry.home import IngotHome
 from ingot.registry.store import Store
 
 if TYPE_CHECKING:
-    from ingot.daemon.http import HttpServer
+    from ingot.daemon.http import HttpServer, HttpServices
 
 __all__ = ["ConfigError", "Daemon", "ServeConfig", "TLSFiles", "serve"]
 
@@ -170,6 +171,12 @@ class _Hardware:
         cpu, _ = detect_cpu(self._sources)
         return dataclasses.replace(first, cpu=cpu)
 
+    def devices(self) -> HardwareReport:
+        """The devices as first found (what telemetry reads); free memory in it is not fresh."""
+        with self._lock:
+            first = self._first
+        return first if first is not None else self.report()
+
     def free(self) -> FreeMemory:
         report = self.report()
         return FreeMemory(
@@ -217,7 +224,9 @@ class Daemon:
         # grpc's health servicer says SERVING for "" from birth; clients wait for
         # SERVING, so it must mean every listener (HTTP included) is up.
         self._health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
-        self._hardware = _Hardware(ProbeSources.from_env(os.environ))
+        sources = ProbeSources.from_env(os.environ)
+        self._hardware = _Hardware(sources)
+        self.monitoring = Monitoring(devices=DeviceMonitor(sources, self._hardware.devices))
         self.tcp_port: int | None = None
         self.http: HttpServer | None = None
         self.watcher: Watcher | None = None
@@ -233,7 +242,9 @@ class Daemon:
                 max_memory=config.max_memory,
                 default_keep_alive=config.keep_alive,
             ),
+            events=self.monitoring.lifecycle,
         )
+        self.monitoring.watch(self.scheduler)
 
     def _start_runner(self, options: LoadOptions) -> RunnerClient:
         return RunnerClient.start(
@@ -252,7 +263,7 @@ class Daemon:
             ],
         )
         inference_pb2_grpc.add_InferenceServicer_to_server(
-            InferenceServicer(catalog=self.catalog, scheduler=self.scheduler), server
+            InferenceServicer(catalog=self.catalog, scheduler=self.scheduler, metrics=self.monitoring.requests), server
         )
         models_pb2_grpc.add_ModelsServicer_to_server(
             ModelsServicer(
@@ -261,7 +272,10 @@ class Daemon:
             server,
         )
         runtime_pb2_grpc.add_RuntimeServicer_to_server(
-            RuntimeServicer(catalog=self.catalog, scheduler=self.scheduler, home=self.config.home), server
+            RuntimeServicer(
+                catalog=self.catalog, scheduler=self.scheduler, home=self.config.home, rates=self.monitoring.rates
+            ),
+            server,
         )
         health_pb2_grpc.add_HealthServicer_to_server(self._health, server)
         reflection.enable_server_reflection(
@@ -341,10 +355,10 @@ class Daemon:
 
     def _start_http(self, address: Address) -> HttpServer:
         # Imported here: FastAPI and uvicorn cost a daemon that serves gRPC only nothing.
-        from ingot.daemon.http import HttpConfigError, HttpServices, start_http_server
+        from ingot.daemon.http import HttpConfigError, start_http_server
 
         assert address.host is not None and address.port is not None
-        services = HttpServices(self.catalog, self.scheduler, self.config.default_registry)
+        services = self.http_services()
         try:
             return start_http_server(
                 services, host=address.host, port=address.port, tls=self.config.tls, token=self.config.token
@@ -352,6 +366,14 @@ class Daemon:
         except HttpConfigError as exc:
             self._abort_start()
             raise ConfigError(str(exc)) from None
+
+    def http_services(self) -> HttpServices:
+        """What an HTTP front door over this daemon runs on: its catalog, scheduler, metrics and home."""
+        from ingot.daemon.http import HttpServices
+
+        return HttpServices(
+            self.catalog, self.scheduler, self.config.default_registry, monitoring=self.monitoring, home=self.config.home
+        )
 
     def _abort_start(self) -> None:
         for server in self._servers:

@@ -18,11 +18,16 @@ from .report import (
     HardwareReport,
     HardwareReportError,
 )
+from .readings import DeviceProcess, DeviceTelemetry, TelemetryReport
 from .sources import ProbeError, ProbeSources
+from .telemetry import CpuUsage, read_telemetry
 
 __all__ = [
     "GPU_BACKENDS",
     "CPUInfo",
+    "CpuUsage",
+    "DeviceProcess",
+    "DeviceTelemetry",
     "EngineDevice",
     "EngineSupport",
     "GPUDevice",
@@ -30,7 +35,9 @@ __all__ = [
     "HardwareReportError",
     "ProbeError",
     "ProbeSources",
+    "TelemetryReport",
     "detect_hardware",
     "probe_engine",
+    "read_telemetry",
     "rebuild_command",
 ]

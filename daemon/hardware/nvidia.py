@@ -13,6 +13,7 @@ import json
 import subprocess
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from .report import GPUDevice
 from .sources import ProbeError, ProbeSources, run_bounded
@@ -74,6 +75,26 @@ def detect_nvidia(sources: ProbeSources) -> NvidiaResult:
 
 def _from_nvml(sources: ProbeSources) -> list[PhysicalGPU] | None:
     """GPUs from NVML, None when the library is absent (a machine without the NVIDIA driver)."""
+    answer = nvml_answer(sources)
+    if answer is None:
+        return None
+    driver = answer.get("driver")
+    return [
+        PhysicalGPU(
+            bus_index=int(d["index"]),
+            uuid=d.get("uuid"),
+            name=str(d["name"]),
+            total_bytes=int(d["total"]),
+            free_bytes=int(d["free"]),
+            compute_capability=d.get("compute_capability"),
+            driver=driver,
+        )
+        for d in answer.get("devices", [])
+    ]
+
+
+def nvml_answer(sources: ProbeSources) -> dict[str, Any] | None:
+    """The NVML child's answer (see ``nvml``), None when the library is absent; ProbeError when it failed."""
     assert sources.nvml_library is not None
     argv = [sys.executable, "-m", "ingot.daemon.hardware.nvml", sources.nvml_library]
     try:
@@ -92,19 +113,7 @@ def _from_nvml(sources: ProbeSources) -> list[PhysicalGPU] | None:
         return None
     if answer.get("status") != "ok":
         raise ProbeError(str(answer.get("message", "unknown failure")))
-    driver = answer.get("driver")
-    return [
-        PhysicalGPU(
-            bus_index=int(d["index"]),
-            uuid=d.get("uuid"),
-            name=str(d["name"]),
-            total_bytes=int(d["total"]),
-            free_bytes=int(d["free"]),
-            compute_capability=d.get("compute_capability"),
-            driver=driver,
-        )
-        for d in answer.get("devices", [])
-    ]
+    return answer
 
 
 def _from_nvidia_smi(sources: ProbeSources, smi: str) -> list[PhysicalGPU]:
@@ -129,23 +138,23 @@ def parse_nvidia_smi_csv(text: str, *, fields: tuple[str, ...] = SMI_FIELDS) -> 
         if len(row) != len(fields):
             raise ProbeError(f"line {row_number} has {len(row)} fields, expected {len(fields)}: {','.join(row)!r}")
         values = dict(zip(fields, (cell.strip() for cell in row)))
-        index = _int_or_none(values["index"])
+        index = int_or_none(values["index"])
         if index is None:
             raise ProbeError(f"line {row_number}: GPU index {values['index']!r} is not a number")
-        total = _int_or_none(values["memory.total"])
-        free = _int_or_none(values["memory.free"])
-        used = _int_or_none(values["memory.used"])
+        total = int_or_none(values["memory.total"])
+        free = int_or_none(values["memory.free"])
+        used = int_or_none(values["memory.used"])
         if free is None and total is not None and used is not None:
             free = total - used
         gpus.append(
             PhysicalGPU(
                 bus_index=index,
-                uuid=_text_or_none(values["uuid"]),
+                uuid=text_or_none(values["uuid"]),
                 name=values["name"],
                 total_bytes=None if total is None else total * MIB,
                 free_bytes=None if free is None else free * MIB,
-                compute_capability=_text_or_none(values.get("compute_cap", "")),
-                driver=_text_or_none(values["driver_version"]),
+                compute_capability=text_or_none(values.get("compute_cap", "")),
+                driver=text_or_none(values["driver_version"]),
             )
         )
     return gpus
@@ -184,13 +193,13 @@ def _apply_visibility(physical: list[PhysicalGPU], sources: ProbeSources) -> tup
     return devices, problems
 
 
-def _int_or_none(text: str) -> int | None:
+def int_or_none(text: str) -> int | None:
     try:
         return int(float(text))
     except ValueError:
         return None  # "[N/A]", "[Not Supported]", "[Unknown Error]"
 
 
-def _text_or_none(text: str) -> str | None:
+def text_or_none(text: str) -> str | None:
     text = text.strip()
     return None if not text or text.startswith("[") else text

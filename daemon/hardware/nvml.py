@@ -4,7 +4,9 @@
 cannot be interrupted, so the parent runs this module under a timeout and reads
 one JSON object from stdout:
 
-- ``{"status": "ok", "driver": "...", "devices": [{index, uuid, name, total, free, used, compute_capability}]}``
+- ``{"status": "ok", "driver": "...", "devices": [{index, uuid, name, total, free, used, compute_capability,
+  utilization, temperature, power_mw, power_limit_mw, processes: [{pid, used}]}]}`` -- the telemetry
+  fields are None when the device does not support them (NVML_ERROR_NOT_SUPPORTED on many boards)
 - ``{"status": "missing", "message": ...}`` when the library is not installed (no NVIDIA driver: not a problem)
 - ``{"status": "error", "message": ...}`` when NVML is there but failed (reported, then nvidia-smi is tried)
 """
@@ -17,6 +19,11 @@ import sys
 from typing import Any
 
 NVML_SUCCESS = 0
+NVML_ERROR_INSUFFICIENT_SIZE = 7
+NVML_TEMPERATURE_GPU = 0
+# NVML reports a process whose memory it cannot see (no permission, WDDM) with this value.
+NVML_VALUE_NOT_AVAILABLE = 2**64 - 1
+_MAX_PROCESSES = 64
 # Buffer sizes from nvml.h (the _V2 sizes are the larger, current ones).
 _NAME_BUFFER = 96
 _UUID_BUFFER = 96
@@ -29,6 +36,24 @@ class _NvmlMemory(ctypes.Structure):
         ("free", ctypes.c_ulonglong),
         ("used", ctypes.c_ulonglong),
     ]
+
+
+class _NvmlUtilization(ctypes.Structure):
+    _fields_ = [("gpu", ctypes.c_uint), ("memory", ctypes.c_uint)]
+
+
+class _NvmlProcessInfo(ctypes.Structure):
+    # nvmlProcessInfo_t of the _v2/_v3 entry points (nvml.h since driver 510).
+    _fields_ = [
+        ("pid", ctypes.c_uint),
+        ("usedGpuMemory", ctypes.c_ulonglong),
+        ("gpuInstanceId", ctypes.c_uint),
+        ("computeInstanceId", ctypes.c_uint),
+    ]
+
+
+class _NvmlProcessInfoV1(ctypes.Structure):
+    _fields_ = [("pid", ctypes.c_uint), ("usedGpuMemory", ctypes.c_ulonglong)]
 
 
 class NvmlError(Exception):
@@ -56,6 +81,73 @@ def _bind(lib: ctypes.CDLL) -> None:
         function = getattr(lib, name)
         function.argtypes = argtypes
         function.restype = restype
+    uint_p = ctypes.POINTER(ctypes.c_uint)
+    # Telemetry: optional, since old or stripped-down libraries may lack some of them.
+    optional: dict[str, list[Any]] = {
+        "nvmlDeviceGetUtilizationRates": [ctypes.c_void_p, ctypes.POINTER(_NvmlUtilization)],
+        "nvmlDeviceGetTemperature": [ctypes.c_void_p, ctypes.c_int, uint_p],
+        "nvmlDeviceGetPowerUsage": [ctypes.c_void_p, uint_p],
+        "nvmlDeviceGetEnforcedPowerLimit": [ctypes.c_void_p, uint_p],
+        "nvmlDeviceGetComputeRunningProcesses_v3": [ctypes.c_void_p, uint_p, ctypes.POINTER(_NvmlProcessInfo)],
+        "nvmlDeviceGetComputeRunningProcesses_v2": [ctypes.c_void_p, uint_p, ctypes.POINTER(_NvmlProcessInfo)],
+        "nvmlDeviceGetComputeRunningProcesses": [ctypes.c_void_p, uint_p, ctypes.POINTER(_NvmlProcessInfoV1)],
+    }
+    for name, argtypes in optional.items():
+        function = getattr(lib, name, None)
+        if function is not None:
+            function.argtypes = argtypes
+            function.restype = ctypes.c_int
+
+
+def _optional_uint(lib: ctypes.CDLL, name: str, handle: ctypes.c_void_p, *args: Any) -> int | None:
+    """One ``unsigned int`` reading, None when the library lacks the call or the board does not support it."""
+    function = getattr(lib, name, None)
+    if function is None:
+        return None
+    value = ctypes.c_uint(0)
+    if function(handle, *args, ctypes.byref(value)) != NVML_SUCCESS:
+        return None
+    return value.value
+
+
+def _telemetry(lib: ctypes.CDLL, handle: ctypes.c_void_p) -> dict[str, Any]:
+    utilization: int | None = None
+    rates = getattr(lib, "nvmlDeviceGetUtilizationRates", None)
+    if rates is not None:
+        reading = _NvmlUtilization()
+        if rates(handle, ctypes.byref(reading)) == NVML_SUCCESS:
+            utilization = reading.gpu
+    return {
+        "utilization": utilization,
+        "temperature": _optional_uint(lib, "nvmlDeviceGetTemperature", handle, NVML_TEMPERATURE_GPU),
+        "power_mw": _optional_uint(lib, "nvmlDeviceGetPowerUsage", handle),
+        "power_limit_mw": _optional_uint(lib, "nvmlDeviceGetEnforcedPowerLimit", handle),
+        "processes": _processes(lib, handle),
+    }
+
+
+def _processes(lib: ctypes.CDLL, handle: ctypes.c_void_p) -> list[dict[str, Any]] | None:
+    """Compute processes on the device and their memory (the newest entry point the library has)."""
+    for name, kind in (
+        ("nvmlDeviceGetComputeRunningProcesses_v3", _NvmlProcessInfo),
+        ("nvmlDeviceGetComputeRunningProcesses_v2", _NvmlProcessInfo),
+        ("nvmlDeviceGetComputeRunningProcesses", _NvmlProcessInfoV1),
+    ):
+        function = getattr(lib, name, None)
+        if function is None:
+            continue
+        count = ctypes.c_uint(_MAX_PROCESSES)
+        infos = (kind * _MAX_PROCESSES)()
+        if function(handle, ctypes.byref(count), infos) != NVML_SUCCESS:
+            return None  # INSUFFICIENT_SIZE (over 64 processes) or not supported: unknown, not empty
+        return [
+            {
+                "pid": infos[i].pid,
+                "used": None if infos[i].usedGpuMemory == NVML_VALUE_NOT_AVAILABLE else infos[i].usedGpuMemory,
+            }
+            for i in range(count.value)
+        ]
+    return None
 
 
 def _check(lib: ctypes.CDLL, code: int, what: str) -> None:
@@ -107,6 +199,7 @@ def query(library: str) -> dict[str, Any]:
                     "free": memory.free,
                     "used": memory.used,
                     "compute_capability": capability,
+                    **_telemetry(lib, handle),
                 }
             )
         return {"status": "ok", "driver": driver.value.decode("utf-8", "replace"), "devices": devices}

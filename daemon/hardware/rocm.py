@@ -39,6 +39,8 @@ class AmdGPU:
     used_bytes: int | None
     uuid: str | None
     driver: str | None
+    card: Path | None = None  # /sys/class/drm/cardN/device, where the live readings are
+    gpu_id: int | None = None  # KFD's id, naming the card in /sys/class/kfd/kfd/proc/PID/vram_GPUID
 
 
 @dataclass(frozen=True)
@@ -50,13 +52,13 @@ class RocmResult:
 
 def detect_rocm(sources: ProbeSources) -> RocmResult:
     problems: list[str] = []
-    physical = _from_sysfs(sources, problems)
+    physical = sysfs_gpus(sources, problems)
     source = "sysfs" if physical else None
     if not physical:
         smi = sources.which("rocm-smi")
         if smi:
             try:
-                physical = _from_rocm_smi(sources, smi)
+                physical = rocm_smi_gpus(sources, smi)
                 source = "rocm-smi"
             except ProbeError as exc:
                 problems.append(f"rocm-smi: {exc}")
@@ -84,7 +86,8 @@ def parse_kfd_properties(text: str) -> dict[str, int]:
     return values
 
 
-def _from_sysfs(sources: ProbeSources, problems: list[str]) -> list[AmdGPU]:
+def sysfs_gpus(sources: ProbeSources, problems: list[str]) -> list[AmdGPU]:
+    """AMD GPUs from the KFD topology, each matched to its DRM card, in ROCm's order."""
     node_dirs = [p for p in sources.glob(f"{KFD_NODES}/*") if p.name.isdigit()]
     node_dirs.sort(key=lambda p: int(p.name))
     cards = _amd_drm_cards(sources)
@@ -112,9 +115,9 @@ def _from_sysfs(sources: ProbeSources, problems: list[str]) -> list[AmdGPU]:
             problems.append(f"AMD GPU (KFD node {node.name}, {gfx}) has no matching DRM card; its VRAM is unknown")
         else:
             used_cards.add(card)
-            total = _read_int(card / "mem_info_vram_total")
-            used = _read_int(card / "mem_info_vram_used")
-            product = _read_str(card / "product_name")
+            total = read_int(card / "mem_info_vram_total")
+            used = read_int(card / "mem_info_vram_used")
+            product = read_str(card / "product_name")
             if total is None:
                 problems.append(f"AMD GPU {card.parent.name} ({gfx}) does not report mem_info_vram_total")
         unique = props.get("unique_id", 0)
@@ -129,6 +132,8 @@ def _from_sysfs(sources: ProbeSources, problems: list[str]) -> list[AmdGPU]:
                 used_bytes=used,
                 uuid=f"GPU-{unique:016x}" if unique else None,
                 driver=driver,
+                card=card,
+                gpu_id=read_int(node / "gpu_id"),
             )
         )
     return gpus
@@ -141,7 +146,7 @@ def _amd_drm_cards(sources: ProbeSources) -> list[Path]:
         match = _CARD_NAME.match(device.parent.name)
         if not match:
             continue  # connector entries such as card0-DP-1
-        if _read_int(device / "vendor", base=16) == AMD_VENDOR_ID:
+        if read_int(device / "vendor", base=16) == AMD_VENDOR_ID:
             found.append((int(match.group(1)), device))
     return [device for _, device in sorted(found)]
 
@@ -156,7 +161,7 @@ def _match_card(props: dict[str, int], cards: list[Path], used: set[Path]) -> Pa
             wanted = props.get(prop, 0)
             if not wanted:
                 continue  # unpopulated ids cannot be matched on
-            have = _read_int(card / filename, base=16)
+            have = read_int(card / filename, base=16)
             if have is None and prop == "unique_id":
                 continue  # older kernels have no unique_id file
             if have != wanted:
@@ -172,7 +177,7 @@ def _match_card(props: dict[str, int], cards: list[Path], used: set[Path]) -> Pa
     return candidates[0] if candidates else None
 
 
-def _from_rocm_smi(sources: ProbeSources, smi: str) -> list[AmdGPU]:
+def rocm_smi_gpus(sources: ProbeSources, smi: str) -> list[AmdGPU]:
     memory = parse_rocm_smi_json(sources.run([smi, "--showmeminfo", "vram", "--json"]))
     names: dict[str, dict[str, str]] = {}
     try:
@@ -247,8 +252,8 @@ def _apply_visibility(physical: list[AmdGPU], sources: ProbeSources, problems: l
     return tuple(devices)
 
 
-def _read_int(path: Path, *, base: int = 10) -> int | None:
-    text = _read_str(path)
+def read_int(path: Path, *, base: int = 10) -> int | None:
+    text = read_str(path)
     if text is None:
         return None
     try:
@@ -257,7 +262,7 @@ def _read_int(path: Path, *, base: int = 10) -> int | None:
         return None
 
 
-def _read_str(path: Path) -> str | None:
+def read_str(path: Path) -> str | None:
     try:
         text = path.read_text(encoding="utf-8", errors="replace").strip()
     except OSError:

@@ -29,6 +29,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingot.daemon.auth import TOKEN_ENV
+from ingot.daemon.monitoring import Monitoring
 
 from .calls import ClientGone
 from .errors import HttpError, error_response, handle_http_error, handle_starlette_error, handle_validation_error
@@ -104,13 +105,14 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
 
 
 def create_app(services: HttpServices, *, token: str | None = None) -> FastAPI:
-    servicers = Servicers.over(services)
-    metrics = HttpMetrics(services.scheduler)
+    monitoring = services.monitoring or Monitoring()
+    monitoring.watch(services.scheduler)
+    metrics = monitoring.shared("http", HttpMetrics)
     app = FastAPI(title="ingot", version=_version(), description=DESCRIPTION)
     app.state.stopping = False
     app.state.metrics = metrics
-    app.include_router(openai_router(servicers, metrics))
-    app.include_router(ollama_router(servicers, metrics))
+    app.include_router(openai_router(Servicers.over(services, monitoring, api="openai")))
+    app.include_router(ollama_router(Servicers.over(services, monitoring, api="ollama")))
     app.add_exception_handler(HttpError, handle_http_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_starlette_error)
@@ -141,7 +143,7 @@ def create_app(services: HttpServices, *, token: str | None = None) -> FastAPI:
         summary="Prometheus metrics",
     )
     async def prometheus_metrics() -> Response:
-        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+        return Response(monitoring.render(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get(
         "/",

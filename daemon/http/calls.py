@@ -12,9 +12,9 @@ thread, with `InProcessContext` standing in for `grpc.ServicerContext`:
 * `context.abort(code, message)` -- the servicers' only way of failing --
   raises `CallAborted`, which `ingot.daemon.http.errors` turns into an HTTP status.
 
-`ServicerCall` hands the messages to the event loop one by one; `observe`
-sees every message in the worker thread, even after the client has gone, so
-metrics count cancelled generations too.
+`ServicerCall` hands the messages to the event loop one by one and keeps
+reading them after the client has gone, so the servicer always finishes its
+request (and counts it in the metrics, cancelled ones too).
 """
 
 from __future__ import annotations
@@ -124,13 +124,11 @@ class ServicerCall(Generic[Message]):
         request: Any,
         *,
         peer: str,
-        observe: Callable[[Any], None] | None = None,
     ) -> None:
         self._loop = asyncio.get_running_loop()
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._method = method
         self._request = request
-        self._observe = observe
         self.context = InProcessContext(peer)
         self._finished = False
         # One thread per call, as the gRPC server runs one per RPC: a call
@@ -143,11 +141,6 @@ class ServicerCall(Generic[Message]):
             result = self._method(self._request, self.context)
             items: Iterator[Any] = result if isinstance(result, Iterator) else iter((result,))
             for item in items:
-                if self._observe is not None:
-                    try:
-                        self._observe(item)
-                    except Exception:  # noqa: BLE001 - metrics must never break a request
-                        _log.exception("recording metrics failed")
                 self._deliver(item)
         except BaseException as exc:  # noqa: BLE001 - handed to the event loop, which raises it
             self._deliver(_Failed(exc))

@@ -27,7 +27,6 @@ from ingot.registry.reference import DEFAULT_TAG, Reference
 
 from .calls import ServicerCall
 from .errors import HttpError, documented_errors, ollama_error_payload
-from .metrics import HttpMetrics
 from .ollama_schema import (
     ChatRequest,
     ChatResponse,
@@ -52,7 +51,7 @@ from .ollama_schema import (
 from .options import checked_options, format_text, keep_alive_text, option_entries, options_message
 from .priority import with_priority
 from .services import Servicers
-from .streams import collect, first_message, observer, peer_of, stream_reply
+from .streams import collect, first_message, peer_of, stream_reply
 from .vectors import as_floats, shortened
 
 __all__ = ["ollama_router"]
@@ -241,11 +240,8 @@ def _progress(message: common_pb2.Progress) -> dict[str, Any]:
     return payload
 
 
-def ollama_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
+def ollama_router(servicers: Servicers) -> APIRouter:
     router = APIRouter(prefix="/api", tags=["Ollama-compatible"])
-
-    def observe(message: Any) -> None:
-        metrics.observe_generation("ollama", message.model, message.done_reason, message.metrics)
 
     async def answer(
         request: Request,
@@ -264,7 +260,7 @@ def ollama_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
             message.keep_alive = keep_alive_value
         unloads = _unloads(keep_alive_value)
         call: ServicerCall[Any] = ServicerCall(
-            method, with_priority(message, request), peer=peer_of(request), observe=observer(observe)
+            method, with_priority(message, request), peer=peer_of(request)
         )
         if stream is not False:
             first = await first_message(request, call)
@@ -331,8 +327,7 @@ def ollama_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
 
     async def _embed(request: Request, message: inference_pb2.EmbedRequest) -> inference_pb2.EmbedResponse:
         call: ServicerCall[inference_pb2.EmbedResponse] = ServicerCall(
-            servicers.inference.Embed, with_priority(message, request), peer=peer_of(request),
-            observe=lambda r: metrics.observe_embedding(r.model, r.metrics),
+            servicers.inference.Embed, with_priority(message, request), peer=peer_of(request)
         )
         (reply,) = await collect(request, call)
         return reply

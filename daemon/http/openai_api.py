@@ -22,7 +22,6 @@ from ingot.registry.reference import Reference
 
 from .calls import ServicerCall
 from .errors import HttpError, documented_errors, openai_error_payload
-from .metrics import HttpMetrics
 from .openai_schema import (
     ChatCompletion,
     ChatCompletionRequest,
@@ -38,7 +37,7 @@ from .openai_schema import (
 from .options import Entry, checked_options, keep_alive_text, option_entries, options_message
 from .priority import with_priority
 from .services import Servicers
-from .streams import collect, first_message, observer, peer_of, stream_reply
+from .streams import collect, first_message, peer_of, stream_reply
 from .vectors import as_base64, as_floats, shortened
 
 __all__ = [
@@ -361,11 +360,8 @@ def _same_model(listed: str, wanted: Reference) -> bool:
         return False
 
 
-def openai_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
+def openai_router(servicers: Servicers) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"])
-
-    def observe(message: Any) -> None:
-        metrics.observe_generation("openai", message.model, message.done_reason, message.metrics)
 
     @router.post(
         "/chat/completions",
@@ -375,8 +371,7 @@ def openai_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
     )
     async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
         call: ServicerCall[inference_pb2.ChatResponse] = ServicerCall(
-            servicers.inference.Chat, with_priority(chat_request(body), request), peer=peer_of(request),
-            observe=observer(observe),
+            servicers.inference.Chat, with_priority(chat_request(body), request), peer=peer_of(request)
         )
         ident, created = f"chatcmpl-{uuid.uuid4().hex}", int(time.time())
         if body.stream:
@@ -396,7 +391,7 @@ def openai_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
         requests = [with_priority(r, request) for r in completion_requests(body)]
         ident, created = f"cmpl-{uuid.uuid4().hex}", int(time.time())
         calls: list[ServicerCall[inference_pb2.GenerateResponse]] = [
-            ServicerCall(servicers.inference.Generate, r, peer=peer_of(request), observe=observer(observe))
+            ServicerCall(servicers.inference.Generate, r, peer=peer_of(request))
             for r in requests
         ]
         if body.stream:
@@ -418,8 +413,7 @@ def openai_router(servicers: Servicers, metrics: HttpMetrics) -> APIRouter:
     @router.post("/embeddings", response_model=EmbeddingList, responses=_ERRORS, summary="Embeddings")
     async def embeddings(body: EmbeddingRequest, request: Request) -> Response:
         call: ServicerCall[inference_pb2.EmbedResponse] = ServicerCall(
-            servicers.inference.Embed, with_priority(embed_request(body), request), peer=peer_of(request),
-            observe=lambda r: metrics.observe_embedding(r.model, r.metrics),
+            servicers.inference.Embed, with_priority(embed_request(body), request), peer=peer_of(request)
         )
         (reply,) = await collect(request, call)
         return JSONResponse(embedding_reply(body, reply).model_dump(mode="json"))

@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ingot.daemon.catalog import Catalog
+from ingot.daemon.monitoring import Monitoring
 from ingot.daemon.scheduler import Scheduler
 from ingot.daemon.servicers import InferenceServicer, ModelsServicer, RuntimeServicer
+from ingot.registry.home import IngotHome
 
 __all__ = ["HttpServices", "Servicers"]
 
@@ -22,6 +24,9 @@ class HttpServices:
     catalog: Catalog
     scheduler: Scheduler
     default_registry: str | None = None  # $INGOT_REGISTRY, for pull/push of names without a host
+    # The daemon's metrics and device readings (Daemon.monitoring); None: a registry of this app's own.
+    monitoring: Monitoring | None = None
+    home: IngotHome | None = None  # for the GitOps watcher's status on the web page
 
 
 @dataclass(frozen=True)
@@ -33,13 +38,18 @@ class Servicers:
     scheduler: Scheduler
 
     @classmethod
-    def over(cls, services: HttpServices) -> Servicers:
+    def over(cls, services: HttpServices, monitoring: Monitoring, *, api: str) -> Servicers:
+        """Servicers for one API family: `api` labels the requests they count ("openai", "ollama")."""
         return cls(
-            inference=InferenceServicer(catalog=services.catalog, scheduler=services.scheduler),
+            inference=InferenceServicer(
+                catalog=services.catalog, scheduler=services.scheduler, metrics=monitoring.requests, api=api
+            ),
             models=ModelsServicer(
                 catalog=services.catalog, scheduler=services.scheduler, default_registry=services.default_registry
             ),
-            runtime=RuntimeServicer(catalog=services.catalog, scheduler=services.scheduler),
+            runtime=RuntimeServicer(
+                catalog=services.catalog, scheduler=services.scheduler, home=services.home, rates=monitoring.rates
+            ),
             catalog=services.catalog,
             scheduler=services.scheduler,
         )

@@ -9,7 +9,7 @@ mid-stream -- cancels the call.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
@@ -18,7 +18,7 @@ from fastapi.responses import StreamingResponse
 from .calls import CallAborted, ClientGone, ServicerCall, unless_disconnected
 from .errors import HttpError, from_aborted
 
-__all__ = ["Renderer", "collect", "first_message", "observer", "peer_of", "stream_reply"]
+__all__ = ["Renderer", "collect", "first_message", "peer_of", "stream_reply"]
 
 Message = TypeVar("Message")
 
@@ -84,13 +84,3 @@ async def _pieces(first: Any, call: ServicerCall[Any], renderer: Renderer) -> As
 def stream_reply(first: Any, call: ServicerCall[Any], renderer: Renderer, *, media_type: str) -> StreamingResponse:
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(_pieces(first, call, renderer), media_type=media_type, headers=headers)
-
-
-def observer(on_done: Callable[[Any], None]) -> Callable[[Any], None]:
-    """An `observe` hook that sees only the final message of a generation."""
-
-    def observe(message: Any) -> None:
-        if getattr(message, "done", False):
-            on_done(message)
-
-    return observe

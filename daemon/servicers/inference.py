@@ -20,6 +20,7 @@ from ingot.daemon.engine.errors import RunnerDiedError
 from ingot.daemon.engine.types import Chunk, DoneReason, GenerateRequest, Priority
 from ingot.daemon.errors import GenerationFailedError, InvalidOptionError
 from ingot.daemon.keepalive import KeepAlive, parse_keep_alive
+from ingot.daemon.monitoring.requests import RequestMetrics
 from ingot.daemon.options import (
     ResolvedOptions,
     options_from_proto,
@@ -52,9 +53,19 @@ def _require_model(name: str) -> None:
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServicer):
-    def __init__(self, *, catalog: Catalog, scheduler: Scheduler) -> None:
+    """`metrics` counts every request; `api` names the door this instance serves ("grpc", "openai", "ollama")."""
+
+    def __init__(
+        self, *, catalog: Catalog, scheduler: Scheduler, metrics: RequestMetrics | None = None, api: str = "grpc"
+    ) -> None:
         self._catalog = catalog
         self._scheduler = scheduler
+        self._metrics = metrics
+        self._api = api
+        self._sink = metrics.observe if metrics is not None else None
+
+    def _record(self, rpc: str, model: str, context: grpc.ServicerContext) -> RequestRecord:
+        return RequestRecord(rpc, model=model, peer=context.peer(), api=self._api)
 
     # ---- shared steps ------------------------------------------------------------
 
@@ -100,8 +111,15 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         lease.set_canceller(stream.cancel)
         remove = watch.on_cancel(stream.cancel)
         finished = False
+        streamed = 0  # pieces seen so far, counted as tokens for the live rate until the final count arrives
         try:
             for chunk in stream:
+                if self._metrics is not None:
+                    if not chunk.done and chunk.text:
+                        streamed += 1
+                        self._metrics.generated(record.model, 1)
+                    elif chunk.done and chunk.metrics is not None:
+                        self._metrics.generated(record.model, chunk.metrics.completion_tokens - streamed)
                 if chunk.done:
                     finished = True
                     if chunk.done_reason is DoneReason.ERROR:
@@ -128,7 +146,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     def _final_metrics(
         self, chunk: Chunk, record: RequestRecord, lease: Lease, submitted_ns: int, extra_truncated: int = 0
     ) -> common_pb2.Metrics:
-        return metrics_to_proto(
+        final = metrics_to_proto(
             chunk.metrics,
             total_ns=time.monotonic_ns() - record.started_ns,
             load_ns=lease.load_ns,
@@ -136,6 +154,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             first_token_offset_ns=submitted_ns - record.started_ns,
             extra_truncated=extra_truncated,
         )
+        # From the request's arrival, as clients see it (the engine counts from its own submit).
+        record.time_to_first_token_ns = final.time_to_first_token_ns
+        record.eval_ns = final.eval_duration_ns
+        return final
 
     # ---- RPCs ----------------------------------------------------------------------
 
@@ -143,8 +165,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     def Generate(
         self, request: inference_pb2.GenerateRequest, context: grpc.ServicerContext
     ) -> Iterator[inference_pb2.GenerateResponse]:
-        record = RequestRecord("Generate", model=request.model, peer=context.peer())
-        with logged(record):
+        record = self._record("Generate", request.model, context)
+        with logged(record, sink=self._sink):
             watch = CallWatch(context, wake=self._scheduler.wake)
             package, resolved = self._prepare(request.model, request.options, request.format)
             record.model = package.reference.short
@@ -191,8 +213,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     def Chat(
         self, request: inference_pb2.ChatRequest, context: grpc.ServicerContext
     ) -> Iterator[inference_pb2.ChatResponse]:
-        record = RequestRecord("Chat", model=request.model, peer=context.peer())
-        with logged(record):
+        record = self._record("Chat", request.model, context)
+        with logged(record, sink=self._sink):
             watch = CallWatch(context, wake=self._scheduler.wake)
             messages = []
             for index, message in enumerate(request.messages):
@@ -244,8 +266,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
 
     @unary_errors
     def Embed(self, request: inference_pb2.EmbedRequest, context: grpc.ServicerContext) -> inference_pb2.EmbedResponse:
-        record = RequestRecord("Embed", model=request.model, peer=context.peer())
-        with logged(record):
+        record = self._record("Embed", request.model, context)
+        with logged(record, sink=self._sink):
             watch = CallWatch(context, wake=self._scheduler.wake)
             package, resolved = self._prepare(request.model, request.options)
             record.model = name = package.reference.short
@@ -289,8 +311,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     def Tokenize(
         self, request: inference_pb2.TokenizeRequest, context: grpc.ServicerContext
     ) -> inference_pb2.TokenizeResponse:
-        record = RequestRecord("Tokenize", model=request.model, peer=context.peer())
-        with logged(record):
+        record = self._record("Tokenize", request.model, context)
+        with logged(record, sink=self._sink):
             watch = CallWatch(context, wake=self._scheduler.wake)
             package, resolved = self._prepare(request.model, common_pb2.Options())
             record.model = package.reference.short
@@ -304,8 +326,8 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     def Detokenize(
         self, request: inference_pb2.DetokenizeRequest, context: grpc.ServicerContext
     ) -> inference_pb2.DetokenizeResponse:
-        record = RequestRecord("Detokenize", model=request.model, peer=context.peer())
-        with logged(record):
+        record = self._record("Detokenize", request.model, context)
+        with logged(record, sink=self._sink):
             watch = CallWatch(context, wake=self._scheduler.wake)
             package, resolved = self._prepare(request.model, common_pb2.Options())
             record.model = package.reference.short

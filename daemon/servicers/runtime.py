@@ -12,6 +12,9 @@ from ingot.daemon.catalog import Catalog
 from ingot.daemon.convert import running_to_proto
 from ingot.daemon.errors import InvalidOptionError
 from ingot.daemon.keepalive import parse_keep_alive
+from ingot.daemon.lifecycle import RunningSnapshot
+from ingot.daemon.monitoring.names import short_name
+from ingot.daemon.monitoring.rates import TokenRates
 from ingot.daemon.options import options_from_proto, resolve_options
 from ingot.daemon.requestlog import RequestRecord, logged
 from ingot.daemon.scheduler import Scheduler
@@ -33,10 +36,22 @@ def package_version(name: str) -> str:
 
 
 class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
-    def __init__(self, *, catalog: Catalog, scheduler: Scheduler, home: IngotHome | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        scheduler: Scheduler,
+        home: IngotHome | None = None,
+        rates: TokenRates | None = None,
+    ) -> None:
         self._catalog = catalog
         self._scheduler = scheduler
         self._home = home
+        self._rates = rates
+
+    def _running(self, snapshot: RunningSnapshot) -> runtime_pb2.RunningModel:
+        rate = self._rates.per_second(short_name(snapshot.name)) if self._rates is not None else 0.0
+        return running_to_proto(snapshot, tokens_per_second=rate)
 
     @unary_errors
     def Load(self, request: runtime_pb2.LoadRequest, context: grpc.ServicerContext) -> runtime_pb2.LoadResponse:
@@ -53,7 +68,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
                 record.queue_ns, record.load_ns = lease.queue_ns, lease.load_ns
             for snapshot in self._scheduler.running():
                 if snapshot.name == spec.name:
-                    return runtime_pb2.LoadResponse(model=running_to_proto(snapshot))
+                    return runtime_pb2.LoadResponse(model=self._running(snapshot))
             # keep_alive 0 and already gone again: report what was loaded.
             return runtime_pb2.LoadResponse(model=runtime_pb2.RunningModel(name=spec.name, digest=spec.digest))
 
@@ -69,7 +84,7 @@ class RuntimeServicer(runtime_pb2_grpc.RuntimeServicer):
     def ListRunning(
         self, request: runtime_pb2.ListRunningRequest, context: grpc.ServicerContext
     ) -> runtime_pb2.ListRunningResponse:
-        return runtime_pb2.ListRunningResponse(models=[running_to_proto(s) for s in self._scheduler.running()])
+        return runtime_pb2.ListRunningResponse(models=[self._running(s) for s in self._scheduler.running()])
 
     @unary_errors
     def Version(self, request: runtime_pb2.VersionRequest, context: grpc.ServicerContext) -> runtime_pb2.VersionResponse:

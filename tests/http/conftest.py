@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ingot.daemon.http import HttpServices, start_http_server
+from ingot.daemon.http import start_http_server
 from ingot.modelfile import parse
 from ingot.registry.home import IngotHome
 from ingot.registry.package import build_package
@@ -54,7 +54,7 @@ def served(home: IngotHome, short_tmp: Path, counting_gguf: Path) -> Iterator[Se
     socket_dir = short_tmp / "main"
     socket_dir.mkdir()
     daemon = start_daemon(home, socket_dir, parallel=PARALLEL, max_queue=MAX_QUEUE)
-    http = start_http_server(HttpServices(daemon.catalog, daemon.scheduler), host="127.0.0.1", port=0)
+    http = start_http_server(daemon.http_services(), host="127.0.0.1", port=0)
     try:
         yield Served(daemon, http, home, counting_gguf)
     finally:

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from ingot.daemon.http import HttpServices, start_http_server
+from ingot.daemon.http import start_http_server
 from ingot.registry.home import IngotHome
 
 from http_helpers import MODEL, WAIT_S, Served, metric, ndjson, start_daemon
@@ -36,11 +36,13 @@ def test_disconnect_mid_stream_frees_the_slot(served: Served, http: httpx.Client
             assert reply.status_code == 200
             lines = reply.iter_lines()  # keep it: dropping the iterator closes the connection
             assert next(lines)  # generation is under way
-            assert metric(http, "ingot_queue_depth", model=MODEL) == 1
+            assert metric(http, "ingot_requests_active", model=MODEL) == 1
+            assert metric(http, "ingot_slots_busy", model=MODEL) == 1
+            assert metric(http, "ingot_queue_depth", model=MODEL, priority="interactive") == 0  # decoding, not waiting
         # Leaving the block closed the connection mid-stream.
     # drain() returns once every admitted request has released its slot: no sleeping, no polling.
     assert served.daemon.scheduler.drain(WAIT_S)
-    assert metric(http, "ingot_queue_depth", model=MODEL) == 0
+    assert metric(http, "ingot_requests_active", model=MODEL) == 0
     cancelled = metric(http, "ingot_generations_total", api=api, model=MODEL, done_reason="cancelled")
     assert cancelled == cancelled_before + 1
     (loaded,) = [m for m in http.get("/api/ps").json()["models"] if m["model"] == f"{MODEL}:latest"]
@@ -83,7 +85,7 @@ def stopping(home: IngotHome, short_tmp: Path) -> Iterator[str]:
     folder = short_tmp / "stopping"
     folder.mkdir(exist_ok=True)
     daemon = start_daemon(home, folder)
-    server = start_http_server(HttpServices(daemon.catalog, daemon.scheduler), host="127.0.0.1", port=0)
+    server = start_http_server(daemon.http_services(), host="127.0.0.1", port=0)
     daemon.scheduler.begin_shutdown()
     try:
         yield server.url
@@ -117,13 +119,13 @@ def test_health_and_request_metrics(http: httpx.Client) -> None:
 
 
 def test_generation_metrics(http: httpx.Client) -> None:
-    tokens_before = metric(http, "ingot_tokens_total", model=MODEL, kind="completion")
+    tokens_before = metric(http, "ingot_generated_tokens_total", model=MODEL, api="openai")
     ttft_before = metric(http, "ingot_time_to_first_token_seconds_count", model=MODEL)
     reply = http.post("/v1/chat/completions", json={
         "model": MODEL, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 7,
     })
     assert reply.status_code == 200
-    assert metric(http, "ingot_tokens_total", model=MODEL, kind="completion") == tokens_before + 7
+    assert metric(http, "ingot_generated_tokens_total", model=MODEL, api="openai") == tokens_before + 7
     assert metric(http, "ingot_time_to_first_token_seconds_count", model=MODEL) == ttft_before + 1
     assert metric(http, "ingot_generation_tokens_per_second_count", model=MODEL) >= 1
     assert metric(http, "ingot_generations_total", api="openai", model=MODEL, done_reason="length") >= 1
@@ -133,7 +135,7 @@ def test_generation_metrics(http: httpx.Client) -> None:
 def test_stopping_the_listener_cancels_endless_streams(served: Served) -> None:
     """request_stop(grace): streams still running when the grace period ends are cancelled, their slots freed."""
     server = start_http_server(
-        HttpServices(served.daemon.catalog, served.daemon.scheduler), host="127.0.0.1", port=0
+        served.daemon.http_services(), host="127.0.0.1", port=0
     )
     with httpx.Client(base_url=server.url, timeout=WAIT_S) as client:
         with client.stream("POST", "/api/generate", json={"model": MODEL, "prompt": "go", "options": ENDLESS}) as reply:

@@ -14,7 +14,7 @@ import ollama
 import openai
 import pytest
 
-from ingot.daemon.http import HttpConfigError, HttpServer, HttpServices, check_http_listen, start_http_server
+from ingot.daemon.http import HttpConfigError, HttpServer, check_http_listen, start_http_server
 from ingot.daemon.server import TLSFiles
 
 from http_helpers import MODEL, WAIT_S, Served
@@ -41,7 +41,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TLSFiles:
 
 @pytest.fixture
 def guarded(served: Served, tls_files: TLSFiles) -> Iterator[HttpServer]:
-    services = HttpServices(served.daemon.catalog, served.daemon.scheduler)
+    services = served.daemon.http_services()
     server = start_http_server(services, host="127.0.0.1", port=0, tls=tls_files, token=TOKEN)
     try:
         yield server
@@ -91,5 +91,5 @@ def test_port_in_use_is_a_clear_error(served: Served) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(HttpConfigError, match=f"cannot listen on 127.0.0.1:{port}.*in use"):
-            start_http_server(HttpServices(served.daemon.catalog, served.daemon.scheduler), host="127.0.0.1",
+            start_http_server(served.daemon.http_services(), host="127.0.0.1",
                               port=port)

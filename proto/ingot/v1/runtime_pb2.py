@@ -26,49 +26,51 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from ingot.proto.ingot.v1 import common_pb2 as ingot_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16ingot/v1/runtime.proto\x12\x08ingot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15ingot/v1/common.proto\"\xde\x03\n\x0cRunningModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.ingot.v1.ModelState\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x12\n\nvram_bytes\x18\x05 \x01(\x03\x12\x12\n\ngpu_layers\x18\x06 \x01(\x05\x12\x14\n\x0ctotal_layers\x18\x07 \x01(\x05\x12.\n\nexpires_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0ckeep_forever\x18\t \x01(\x08\x12\x17\n\x0f\x61\x63tive_requests\x18\n \x01(\x05\x12\x16\n\x0e\x63ontext_length\x18\x0b \x01(\x05\x12\x10\n\x08parallel\x18\x0c \x01(\x05\x12\x0b\n\x03pid\x18\r \x01(\x05\x12\x12\n\nload_count\x18\x0e \x01(\x05\x12-\n\tloaded_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x0cload_options\x18\x10 \x01(\x0b\x32\x11.ingot.v1.Options\x12\x12\n\nslots_busy\x18\x11 \x01(\x05\x12#\n\x05queue\x18\x12 \x01(\x0b\x32\x14.ingot.v1.QueueDepth\"\xbf\x01\n\nQueueDepth\x12\x1c\n\x14\x61\x64mitted_interactive\x18\x01 \x01(\x05\x12\x16\n\x0e\x61\x64mitted_batch\x18\x02 \x01(\x05\x12\x1b\n\x13waiting_interactive\x18\x03 \x01(\x05\x12\x15\n\rwaiting_batch\x18\x04 \x01(\x05\x12\x1b\n\x13running_interactive\x18\x05 \x01(\x05\x12\x15\n\rrunning_batch\x18\x06 \x01(\x05\x12\x13\n\x0bpreemptions\x18\x07 \x01(\x03\"h\n\x0bLoadRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\"\n\x07options\x18\x02 \x01(\x0b\x32\x11.ingot.v1.Options\x12\x17\n\nkeep_alive\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\r\n\x0b_keep_alive\"5\n\x0cLoadResponse\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.ingot.v1.RunningModel\"\x1e\n\rUnloadRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\x10\n\x0eUnloadResponse\"\x14\n\x12ListRunningRequest\"=\n\x13ListRunningResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.ingot.v1.RunningModel\"\x10\n\x0eVersionRequest\":\n\x0fVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x02 \x01(\t\"\"\n\x12WatchStatusRequest\x12\x0c\n\x04root\x18\x01 \x01(\t\"?\n\x13WatchStatusResponse\x12(\n\x07\x66olders\x18\x01 \x03(\x0b\x32\x17.ingot.v1.WatchedFolder\"\xc6\x01\n\rWatchedFolder\x12\x0c\n\x04root\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12\x11\n\tin_daemon\x18\x03 \x01(\x08\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x12\n\nupdated_at\x18\x05 \x01(\t\x12&\n\x06models\x18\x06 \x03(\x0b\x32\x16.ingot.v1.WatchedModel\x12&\n\x07orphans\x18\x07 \x03(\x0b\x32\x15.ingot.v1.WatchOrphan\x12\x12\n\nstate_file\x18\x08 \x01(\t\"\xe2\x01\n\x0cWatchedModel\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x12\n\nreferences\x18\x03 \x03(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x10\n\x08\x62uilt_at\x18\x05 \x01(\t\x12\x19\n\x11last_build_result\x18\x06 \x01(\t\x12#\n\x06pushes\x18\x07 \x03(\x0b\x32\x13.ingot.v1.WatchPush\x12\x15\n\rreload_result\x18\x08 \x01(\t\x12(\n\x08problems\x18\t \x03(\x0b\x32\x16.ingot.v1.WatchProblem\"`\n\tWatchPush\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\x0e\n\x06result\x18\x02 \x01(\t\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x11\n\tpushed_at\x18\x04 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\"O\n\x0bWatchOrphan\x12\x11\n\treference\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\r\n\x05since\x18\x04 \x01(\t\"g\n\x0cWatchProblem\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04hint\x18\x03 \x01(\t\x12\x0c\n\x04\x66ile\x18\x04 \x01(\t\x12\x0c\n\x04line\x18\x05 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x06 \x01(\x05*\x8d\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n\x11MODEL_STATE_READY\x10\x02\x12\x19\n\x15MODEL_STATE_UNLOADING\x10\x03\x12\x17\n\x13MODEL_STATE_WAITING\x10\x04\x32\xd5\x02\n\x07Runtime\x12\x35\n\x04Load\x12\x15.ingot.v1.LoadRequest\x1a\x16.ingot.v1.LoadResponse\x12;\n\x06Unload\x12\x17.ingot.v1.UnloadRequest\x1a\x18.ingot.v1.UnloadResponse\x12J\n\x0bListRunning\x12\x1c.ingot.v1.ListRunningRequest\x1a\x1d.ingot.v1.ListRunningResponse\x12>\n\x07Version\x12\x18.ingot.v1.VersionRequest\x1a\x19.ingot.v1.VersionResponse\x12J\n\x0bWatchStatus\x12\x1c.ingot.v1.WatchStatusRequest\x1a\x1d.ingot.v1.WatchStatusResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x16ingot/v1/runtime.proto\x12\x08ingot.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15ingot/v1/common.proto\"\xa2\x04\n\x0cRunningModel\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12#\n\x05state\x18\x03 \x01(\x0e\x32\x14.ingot.v1.ModelState\x12\x12\n\nsize_bytes\x18\x04 \x01(\x03\x12\x12\n\nvram_bytes\x18\x05 \x01(\x03\x12\x12\n\ngpu_layers\x18\x06 \x01(\x05\x12\x14\n\x0ctotal_layers\x18\x07 \x01(\x05\x12.\n\nexpires_at\x18\x08 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x14\n\x0ckeep_forever\x18\t \x01(\x08\x12\x17\n\x0f\x61\x63tive_requests\x18\n \x01(\x05\x12\x16\n\x0e\x63ontext_length\x18\x0b \x01(\x05\x12\x10\n\x08parallel\x18\x0c \x01(\x05\x12\x0b\n\x03pid\x18\r \x01(\x05\x12\x12\n\nload_count\x18\x0e \x01(\x05\x12-\n\tloaded_at\x18\x0f \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x0cload_options\x18\x10 \x01(\x0b\x32\x11.ingot.v1.Options\x12\x12\n\nslots_busy\x18\x11 \x01(\x05\x12#\n\x05queue\x18\x12 \x01(\x0b\x32\x14.ingot.v1.QueueDepth\x12\x19\n\x11tokens_per_second\x18\x13 \x01(\x01\x12\'\n\x07\x64\x65vices\x18\x14 \x03(\x0b\x32\x16.ingot.v1.DeviceMemory\"-\n\x0c\x44\x65viceMemory\x12\x0e\n\x06\x64\x65vice\x18\x01 \x01(\t\x12\r\n\x05\x62ytes\x18\x02 \x01(\x03\"\xbf\x01\n\nQueueDepth\x12\x1c\n\x14\x61\x64mitted_interactive\x18\x01 \x01(\x05\x12\x16\n\x0e\x61\x64mitted_batch\x18\x02 \x01(\x05\x12\x1b\n\x13waiting_interactive\x18\x03 \x01(\x05\x12\x15\n\rwaiting_batch\x18\x04 \x01(\x05\x12\x1b\n\x13running_interactive\x18\x05 \x01(\x05\x12\x15\n\rrunning_batch\x18\x06 \x01(\x05\x12\x13\n\x0bpreemptions\x18\x07 \x01(\x03\"h\n\x0bLoadRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\"\n\x07options\x18\x02 \x01(\x0b\x32\x11.ingot.v1.Options\x12\x17\n\nkeep_alive\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\r\n\x0b_keep_alive\"5\n\x0cLoadResponse\x12%\n\x05model\x18\x01 \x01(\x0b\x32\x16.ingot.v1.RunningModel\"\x1e\n\rUnloadRequest\x12\r\n\x05model\x18\x01 \x01(\t\"\x10\n\x0eUnloadResponse\"\x14\n\x12ListRunningRequest\"=\n\x13ListRunningResponse\x12&\n\x06models\x18\x01 \x03(\x0b\x32\x16.ingot.v1.RunningModel\"\x10\n\x0eVersionRequest\":\n\x0fVersionResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x16\n\x0e\x65ngine_version\x18\x02 \x01(\t\"\"\n\x12WatchStatusRequest\x12\x0c\n\x04root\x18\x01 \x01(\t\"?\n\x13WatchStatusResponse\x12(\n\x07\x66olders\x18\x01 \x03(\x0b\x32\x17.ingot.v1.WatchedFolder\"\xc6\x01\n\rWatchedFolder\x12\x0c\n\x04root\x18\x01 \x01(\t\x12\x0f\n\x07running\x18\x02 \x01(\x08\x12\x11\n\tin_daemon\x18\x03 \x01(\x08\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x12\n\nupdated_at\x18\x05 \x01(\t\x12&\n\x06models\x18\x06 \x03(\x0b\x32\x16.ingot.v1.WatchedModel\x12&\n\x07orphans\x18\x07 \x03(\x0b\x32\x15.ingot.v1.WatchOrphan\x12\x12\n\nstate_file\x18\x08 \x01(\t\"\xe2\x01\n\x0cWatchedModel\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0e\n\x06source\x18\x02 \x01(\t\x12\x12\n\nreferences\x18\x03 \x03(\t\x12\x0e\n\x06\x64igest\x18\x04 \x01(\t\x12\x10\n\x08\x62uilt_at\x18\x05 \x01(\t\x12\x19\n\x11last_build_result\x18\x06 \x01(\t\x12#\n\x06pushes\x18\x07 \x03(\x0b\x32\x13.ingot.v1.WatchPush\x12\x15\n\rreload_result\x18\x08 \x01(\t\x12(\n\x08problems\x18\t \x03(\x0b\x32\x16.ingot.v1.WatchProblem\"`\n\tWatchPush\x12\x0e\n\x06target\x18\x01 \x01(\t\x12\x0e\n\x06result\x18\x02 \x01(\t\x12\x0e\n\x06\x64igest\x18\x03 \x01(\t\x12\x11\n\tpushed_at\x18\x04 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x05 \x01(\x05\"O\n\x0bWatchOrphan\x12\x11\n\treference\x18\x01 \x01(\t\x12\x0e\n\x06\x64igest\x18\x02 \x01(\t\x12\x0e\n\x06source\x18\x03 \x01(\t\x12\r\n\x05since\x18\x04 \x01(\t\"g\n\x0cWatchProblem\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04hint\x18\x03 \x01(\t\x12\x0c\n\x04\x66ile\x18\x04 \x01(\t\x12\x0c\n\x04line\x18\x05 \x01(\x05\x12\x0e\n\x06\x63olumn\x18\x06 \x01(\x05*\x8d\x01\n\nModelState\x12\x1b\n\x17MODEL_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13MODEL_STATE_LOADING\x10\x01\x12\x15\n\x11MODEL_STATE_READY\x10\x02\x12\x19\n\x15MODEL_STATE_UNLOADING\x10\x03\x12\x17\n\x13MODEL_STATE_WAITING\x10\x04\x32\xd5\x02\n\x07Runtime\x12\x35\n\x04Load\x12\x15.ingot.v1.LoadRequest\x1a\x16.ingot.v1.LoadResponse\x12;\n\x06Unload\x12\x17.ingot.v1.UnloadRequest\x1a\x18.ingot.v1.UnloadResponse\x12J\n\x0bListRunning\x12\x1c.ingot.v1.ListRunningRequest\x1a\x1d.ingot.v1.ListRunningResponse\x12>\n\x07Version\x12\x18.ingot.v1.VersionRequest\x1a\x19.ingot.v1.VersionResponse\x12J\n\x0bWatchStatus\x12\x1c.ingot.v1.WatchStatusRequest\x1a\x1d.ingot.v1.WatchStatusResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ingot.v1.runtime_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_MODELSTATE']._serialized_start=1957
-  _globals['_MODELSTATE']._serialized_end=2098
+  _globals['_MODELSTATE']._serialized_start=2072
+  _globals['_MODELSTATE']._serialized_end=2213
   _globals['_RUNNINGMODEL']._serialized_start=93
-  _globals['_RUNNINGMODEL']._serialized_end=571
-  _globals['_QUEUEDEPTH']._serialized_start=574
-  _globals['_QUEUEDEPTH']._serialized_end=765
-  _globals['_LOADREQUEST']._serialized_start=767
-  _globals['_LOADREQUEST']._serialized_end=871
-  _globals['_LOADRESPONSE']._serialized_start=873
-  _globals['_LOADRESPONSE']._serialized_end=926
-  _globals['_UNLOADREQUEST']._serialized_start=928
-  _globals['_UNLOADREQUEST']._serialized_end=958
-  _globals['_UNLOADRESPONSE']._serialized_start=960
-  _globals['_UNLOADRESPONSE']._serialized_end=976
-  _globals['_LISTRUNNINGREQUEST']._serialized_start=978
-  _globals['_LISTRUNNINGREQUEST']._serialized_end=998
-  _globals['_LISTRUNNINGRESPONSE']._serialized_start=1000
-  _globals['_LISTRUNNINGRESPONSE']._serialized_end=1061
-  _globals['_VERSIONREQUEST']._serialized_start=1063
-  _globals['_VERSIONREQUEST']._serialized_end=1079
-  _globals['_VERSIONRESPONSE']._serialized_start=1081
-  _globals['_VERSIONRESPONSE']._serialized_end=1139
-  _globals['_WATCHSTATUSREQUEST']._serialized_start=1141
-  _globals['_WATCHSTATUSREQUEST']._serialized_end=1175
-  _globals['_WATCHSTATUSRESPONSE']._serialized_start=1177
-  _globals['_WATCHSTATUSRESPONSE']._serialized_end=1240
-  _globals['_WATCHEDFOLDER']._serialized_start=1243
-  _globals['_WATCHEDFOLDER']._serialized_end=1441
-  _globals['_WATCHEDMODEL']._serialized_start=1444
-  _globals['_WATCHEDMODEL']._serialized_end=1670
-  _globals['_WATCHPUSH']._serialized_start=1672
-  _globals['_WATCHPUSH']._serialized_end=1768
-  _globals['_WATCHORPHAN']._serialized_start=1770
-  _globals['_WATCHORPHAN']._serialized_end=1849
-  _globals['_WATCHPROBLEM']._serialized_start=1851
-  _globals['_WATCHPROBLEM']._serialized_end=1954
-  _globals['_RUNTIME']._serialized_start=2101
-  _globals['_RUNTIME']._serialized_end=2442
+  _globals['_RUNNINGMODEL']._serialized_end=639
+  _globals['_DEVICEMEMORY']._serialized_start=641
+  _globals['_DEVICEMEMORY']._serialized_end=686
+  _globals['_QUEUEDEPTH']._serialized_start=689
+  _globals['_QUEUEDEPTH']._serialized_end=880
+  _globals['_LOADREQUEST']._serialized_start=882
+  _globals['_LOADREQUEST']._serialized_end=986
+  _globals['_LOADRESPONSE']._serialized_start=988
+  _globals['_LOADRESPONSE']._serialized_end=1041
+  _globals['_UNLOADREQUEST']._serialized_start=1043
+  _globals['_UNLOADREQUEST']._serialized_end=1073
+  _globals['_UNLOADRESPONSE']._serialized_start=1075
+  _globals['_UNLOADRESPONSE']._serialized_end=1091
+  _globals['_LISTRUNNINGREQUEST']._serialized_start=1093
+  _globals['_LISTRUNNINGREQUEST']._serialized_end=1113
+  _globals['_LISTRUNNINGRESPONSE']._serialized_start=1115
+  _globals['_LISTRUNNINGRESPONSE']._serialized_end=1176
+  _globals['_VERSIONREQUEST']._serialized_start=1178
+  _globals['_VERSIONREQUEST']._serialized_end=1194
+  _globals['_VERSIONRESPONSE']._serialized_start=1196
+  _globals['_VERSIONRESPONSE']._serialized_end=1254
+  _globals['_WATCHSTATUSREQUEST']._serialized_start=1256
+  _globals['_WATCHSTATUSREQUEST']._serialized_end=1290
+  _globals['_WATCHSTATUSRESPONSE']._serialized_start=1292
+  _globals['_WATCHSTATUSRESPONSE']._serialized_end=1355
+  _globals['_WATCHEDFOLDER']._serialized_start=1358
+  _globals['_WATCHEDFOLDER']._serialized_end=1556
+  _globals['_WATCHEDMODEL']._serialized_start=1559
+  _globals['_WATCHEDMODEL']._serialized_end=1785
+  _globals['_WATCHPUSH']._serialized_start=1787
+  _globals['_WATCHPUSH']._serialized_end=1883
+  _globals['_WATCHORPHAN']._serialized_start=1885
+  _globals['_WATCHORPHAN']._serialized_end=1964
+  _globals['_WATCHPROBLEM']._serialized_start=1966
+  _globals['_WATCHPROBLEM']._serialized_end=2069
+  _globals['_RUNTIME']._serialized_start=2216
+  _globals['_RUNTIME']._serialized_end=2557
 # @@protoc_insertion_point(module_scope)

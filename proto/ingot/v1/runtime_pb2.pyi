@@ -25,7 +25,7 @@ MODEL_STATE_UNLOADING: ModelState
 MODEL_STATE_WAITING: ModelState
 
 class RunningModel(_message.Message):
-    __slots__ = ("name", "digest", "state", "size_bytes", "vram_bytes", "gpu_layers", "total_layers", "expires_at", "keep_forever", "active_requests", "context_length", "parallel", "pid", "load_count", "loaded_at", "load_options", "slots_busy", "queue")
+    __slots__ = ("name", "digest", "state", "size_bytes", "vram_bytes", "gpu_layers", "total_layers", "expires_at", "keep_forever", "active_requests", "context_length", "parallel", "pid", "load_count", "loaded_at", "load_options", "slots_busy", "queue", "tokens_per_second", "devices")
     NAME_FIELD_NUMBER: _ClassVar[int]
     DIGEST_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
@@ -44,6 +44,8 @@ class RunningModel(_message.Message):
     LOAD_OPTIONS_FIELD_NUMBER: _ClassVar[int]
     SLOTS_BUSY_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
+    TOKENS_PER_SECOND_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
     name: str
     digest: str
     state: ModelState
@@ -62,7 +64,17 @@ class RunningModel(_message.Message):
     load_options: _common_pb2.Options
     slots_busy: int
     queue: QueueDepth
-    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., state: _Optional[_Union[ModelState, str]] = ..., size_bytes: _Optional[int] = ..., vram_bytes: _Optional[int] = ..., gpu_layers: _Optional[int] = ..., total_layers: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., keep_forever: _Optional[bool] = ..., active_requests: _Optional[int] = ..., context_length: _Optional[int] = ..., parallel: _Optional[int] = ..., pid: _Optional[int] = ..., load_count: _Optional[int] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., load_options: _Optional[_Union[_common_pb2.Options, _Mapping]] = ..., slots_busy: _Optional[int] = ..., queue: _Optional[_Union[QueueDepth, _Mapping]] = ...) -> None: ...
+    tokens_per_second: float
+    devices: _containers.RepeatedCompositeFieldContainer[DeviceMemory]
+    def __init__(self, name: _Optional[str] = ..., digest: _Optional[str] = ..., state: _Optional[_Union[ModelState, str]] = ..., size_bytes: _Optional[int] = ..., vram_bytes: _Optional[int] = ..., gpu_layers: _Optional[int] = ..., total_layers: _Optional[int] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., keep_forever: _Optional[bool] = ..., active_requests: _Optional[int] = ..., context_length: _Optional[int] = ..., parallel: _Optional[int] = ..., pid: _Optional[int] = ..., load_count: _Optional[int] = ..., loaded_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., load_options: _Optional[_Union[_common_pb2.Options, _Mapping]] = ..., slots_busy: _Optional[int] = ..., queue: _Optional[_Union[QueueDepth, _Mapping]] = ..., tokens_per_second: _Optional[float] = ..., devices: _Optional[_Iterable[_Union[DeviceMemory, _Mapping]]] = ...) -> None: ...
+
+class DeviceMemory(_message.Message):
+    __slots__ = ("device", "bytes")
+    DEVICE_FIELD_NUMBER: _ClassVar[int]
+    BYTES_FIELD_NUMBER: _ClassVar[int]
+    device: str
+    bytes: int
+    def __init__(self, device: _Optional[str] = ..., bytes: _Optional[int] = ...) -> None: ...
 
 class QueueDepth(_message.Message):
     __slots__ = ("admitted_interactive", "admitted_batch", "waiting_interactive", "waiting_batch", "running_interactive", "running_batch", "preemptions")
