@@ -14,6 +14,16 @@ MIB = 1024**2
 GIB = 1024**3
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, got {text}")
+    return value
+
+
 def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "hw",
@@ -34,11 +44,25 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="give up on a probe (nvidia-smi, rocm-smi, NVML, sysctl) after this long (default 5)",
     )
+    parser.add_argument(
+        "--watch",
+        action="store_true",
+        help="refresh a live table of every device (utilisation, memory, temperature, power, the loaded "
+        "models holding memory there) until Ctrl-C; with --json, one JSON object per refresh",
+    )
+    parser.add_argument(
+        "--interval", type=_positive, default=2.0, metavar="SECONDS", help="seconds between --watch refreshes (default 2)"
+    )
+    parser.add_argument("--count", type=int, default=0, metavar="N", help="stop --watch after N refreshes")
     parser.set_defaults(handler=run)
 
 
 @user_errors()
 def run(args: argparse.Namespace) -> int:
+    if args.watch:
+        from ingot.cli.hw_watch import watch
+
+        return watch(interval_s=args.interval, count=args.count, as_json=args.json, timeout_s=args.timeout)
     report = detect_hardware(os.environ, timeout_s=args.timeout)
     if args.json:
         print_json(report.to_dict())

@@ -11,15 +11,17 @@ from ingot.cli.output import human_size, print_json, print_table, user_errors
 if TYPE_CHECKING:
     from ingot.proto.ingot.v1 import runtime_pb2
 
-__all__ = ["processor", "register", "until"]
+__all__ = ["processor", "queued", "register", "split", "until"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ps",
         help="list the models the daemon has loaded",
-        description="List the models the running daemon has loaded: memory, where the layers run, "
-        "requests in flight and when each unloads if it stays idle.",
+        description="List the models the running daemon has loaded: memory, where the layers run "
+        "(PROCESSOR) and where the memory is per device (DEVICES), requests in flight (ACTIVE) and waiting "
+        "for a slot (QUEUED), tokens generated per second over the last minute, and when each unloads "
+        "if it stays idle.",
     )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=run)
@@ -59,6 +61,23 @@ def until(model: runtime_pb2.RunningModel, *, now: float | None = None) -> str:
     return f"{int(seconds)} seconds from now"
 
 
+def queued(model: runtime_pb2.RunningModel) -> dict[str, int]:
+    """Requests admitted and not in a slot yet (loading, or waiting for one), by priority."""
+    q = model.queue
+    return {
+        "interactive": max(0, q.admitted_interactive - q.running_interactive),
+        "batch": max(0, q.admitted_batch - q.running_batch),
+    }
+
+
+def split(model: runtime_pb2.RunningModel) -> str:
+    """Where the memory is, per device: `cpu 40% cuda:0 60%` (as planned)."""
+    total = sum(d.bytes for d in model.devices)
+    if total <= 0:
+        return "-"
+    return " ".join(f"{d.device} {round(100 * d.bytes / total)}%" for d in model.devices if d.bytes > 0)
+
+
 def _as_json(model: runtime_pb2.RunningModel) -> dict[str, Any]:
     from ingot.proto.ingot.v1 import runtime_pb2
 
@@ -75,6 +94,9 @@ def _as_json(model: runtime_pb2.RunningModel) -> dict[str, Any]:
         "parallel": model.parallel,
         "active_requests": model.active_requests,
         "slots_busy": model.slots_busy,
+        "queued": queued(model),
+        "tokens_per_second": round(model.tokens_per_second, 2),
+        "devices": [{"device": d.device, "bytes": d.bytes} for d in model.devices],
         "expires_at": model.expires_at.ToJsonString() if model.HasField("expires_at") else None,
         "keep_forever": model.keep_forever,
         "pid": model.pid,
@@ -106,11 +128,14 @@ def run(args: argparse.Namespace) -> int:
             m.digest.removeprefix("sha256:")[:12],
             human_size(m.size_bytes),
             processor(m),
+            split(m),
             m.context_length,
             m.active_requests,
+            sum(queued(m).values()),
+            f"{m.tokens_per_second:.1f}",
             until(m),
         )
         for m in reply.models
     ]
-    print_table(("NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "ACTIVE", "UNTIL"), rows)
+    print_table(("NAME", "ID", "SIZE", "PROCESSOR", "DEVICES", "CONTEXT", "ACTIVE", "QUEUED", "TOKENS/S", "UNTIL"), rows)
     return 0

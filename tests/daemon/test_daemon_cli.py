@@ -79,9 +79,18 @@ def test_ps_and_stop(cli_daemon: DaemonProcess) -> None:
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
     assert rows["short"]["processor"] == "100% CPU" and rows["short"]["state"] == "ready"
     assert rows["short"]["pid"] > 0
+    # The generation above is within the last minute; nothing waits; all memory is host RAM.
+    assert rows["short"]["tokens_per_second"] > 0
+    assert rows["short"]["queued"] == {"interactive": 0, "batch": 0}
+    assert [d["device"] for d in rows["short"]["devices"]] == ["cpu"]
+    assert rows["short"]["devices"][0]["bytes"] == rows["short"]["size_bytes"]
 
     table = _ingot(cli_daemon, "ps")
-    assert table.stdout.splitlines()[0].split() == ["NAME", "ID", "SIZE", "PROCESSOR", "CONTEXT", "ACTIVE", "UNTIL"]
+    header, line = table.stdout.splitlines()[:2]
+    assert header.split() == [
+        "NAME", "ID", "SIZE", "PROCESSOR", "DEVICES", "CONTEXT", "ACTIVE", "QUEUED", "TOKENS/S", "UNTIL"
+    ]
+    assert "cpu 100%" in line
 
     stopped = _ingot(cli_daemon, "stop", "short")
     assert stopped.returncode == 0, stopped.stderr

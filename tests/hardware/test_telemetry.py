@@ -191,3 +191,48 @@ def test_report_serialises_to_json(host: FakeHost) -> None:
     data = json.loads(json.dumps(report.to_dict()))
     assert [d["key"] for d in data["devices"]] == ["cpu", "cuda:0", "cuda:1"]
     assert data["devices"][1]["processes"][0] == {"pid": 48211, "used_bytes": 14562 * MIB}
+
+
+# --- `ingot hw --watch`, through the console script as a user runs it ---------------------------------------
+
+
+def _ingot_watch(host: FakeHost, tmp_path: Path, *args: str):
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"  # no daemon there: the readings show without models
+    env = {**os.environ, **host.env(), "INGOT_HOME": str(home), "COLUMNS": "200"}
+    env.pop("INGOT_HOST", None)
+    command = [str(Path(sys.executable).parent / "ingot"), "hw", "--watch", "--interval", "0.05", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_hw_watch_json_lines(host: FakeHost, tmp_path: Path) -> None:
+    import json
+
+    _nvidia_smi(host, SMI / "2x-rtx3090.csv", TELEMETRY / "2x-rtx3090-query-gpu.csv",
+                TELEMETRY / "2x-rtx3090-compute-apps.csv")
+    done = _ingot_watch(host, tmp_path, "--json", "--count", "2")
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 2
+    devices = {d["key"]: d for d in lines[-1]["devices"]}
+    assert devices["cuda:0"]["utilization"] == 0.93 and devices["cuda:0"]["models"] == []
+    assert devices["cuda:0"]["processes"][0]["pid"] == 48211
+    assert devices["cpu"]["memory_total_bytes"] == 8 * 2**30
+
+
+def test_hw_watch_table(host: FakeHost, tmp_path: Path) -> None:
+    _nvidia_smi(host, SMI / "2x-rtx3090.csv", TELEMETRY / "2x-rtx3090-query-gpu.csv",
+                TELEMETRY / "2x-rtx3090-compute-apps.csv")
+    done = _ingot_watch(host, tmp_path, "--count", "1")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split()[1]: line for line in done.stdout.splitlines() if "cuda:" in line}
+    assert "93%" in rows["cuda:0"] and "74 °C" in rows["cuda:0"] and "332 W / 350" in rows["cuda:0"]
+    assert "18.3 / 24.0 GiB" in rows["cuda:0"]
+
+
+def test_hw_watch_rejects_a_bad_interval(host: FakeHost, tmp_path: Path) -> None:
+    done = _ingot_watch(host, tmp_path, "--interval", "0")
+    assert done.returncode == 2 and "must be more than 0 seconds" in done.stderr
