@@ -51,6 +51,11 @@ class Catalog:
         self._infos: dict[str, GGUFInfo] = {}
         self._token_texts: dict[str, TokenTexts] = {}
 
+    @property
+    def n_parallel(self) -> int:
+        """Request slots a model is loaded with (the daemon's --parallel)."""
+        return self._n_parallel
+
     def reference(self, name: str) -> Reference:
         return Reference.parse(name.strip())
 

@@ -403,6 +403,8 @@ class Daemon:
         if self.watcher is not None:
             self.watcher.stop()
         self._health.enter_graceful_shutdown()
+        if self.http is not None:
+            self.http.stop_jobs()  # first: a batch job must not see the refusals below as failures
         self.scheduler.begin_shutdown()
         if self.http is not None:
             self.http.request_stop(grace)

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import MutableMapping
 from importlib import metadata
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -37,6 +37,9 @@ from .metrics import ASGIApp, HttpMetrics, Receive, RequestMetricsMiddleware, Sc
 from .ollama_api import ollama_router
 from .openai_api import openai_router
 from .services import HttpServices, Servicers
+
+if TYPE_CHECKING:
+    from ingot.daemon.batch.jobs import BatchJobs
 
 __all__ = ["create_app"]
 
@@ -104,6 +107,20 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return Response(status_code=_CLIENT_CLOSED_REQUEST)
 
 
+def _batch_jobs(services: HttpServices, servicers: Servicers) -> BatchJobs:
+    """/v1/batches jobs over the servicers in-process; started and stopped by `HttpServer`."""
+    # Imported here: ingot.daemon.batch imports this package's OpenAI translations.
+    from ingot.daemon.batch.inprocess_calls import InProcessCalls
+    from ingot.daemon.batch.jobs import BatchJobs
+
+    assert services.home is not None
+    return BatchJobs(
+        services.home.path("batches"),
+        calls=lambda ident: InProcessCalls(servicers.inference, peer=f"batch:{ident}"),
+        slots=lambda models: max(len(models), 1) * services.catalog.n_parallel,
+    )
+
+
 def create_app(services: HttpServices, *, token: str | None = None) -> FastAPI:
     monitoring = services.monitoring or Monitoring()
     monitoring.watch(services.scheduler)
@@ -113,6 +130,12 @@ def create_app(services: HttpServices, *, token: str | None = None) -> FastAPI:
     app.state.metrics = metrics
     app.include_router(openai_router(Servicers.over(services, monitoring, api="openai")))
     app.include_router(ollama_router(Servicers.over(services, monitoring, api="ollama")))
+    app.state.batch_jobs = None
+    if services.home is not None:
+        from .batch_api import batch_router
+
+        app.state.batch_jobs = _batch_jobs(services, Servicers.over(services, monitoring, api="batch"))
+        app.include_router(batch_router(app.state.batch_jobs))
     app.add_exception_handler(HttpError, handle_http_error)
     app.add_exception_handler(RequestValidationError, handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, handle_starlette_error)

@@ -80,8 +80,15 @@ class HttpServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
 
+    def stop_jobs(self) -> None:
+        """Stop /v1/batches jobs (they resume at the next start); before the scheduler refuses new work."""
+        jobs = getattr(self._app_state, "batch_jobs", None)
+        if jobs is not None:
+            jobs.stop()
+
     def request_stop(self, grace_seconds: float = DEFAULT_GRACE_SECONDS) -> None:
         """Stop accepting requests; running streams get `grace_seconds` before they are cancelled."""
+        self.stop_jobs()
         self._app_state.stopping = True  # type: ignore[attr-defined]
         self._server.config.timeout_graceful_shutdown = max(grace_seconds, 0.0)  # type: ignore[assignment]
         self._server.should_exit = True
@@ -175,5 +182,7 @@ def start_http_server(
         raise HttpConfigError(f"the HTTP server on {host}:{port} did not start{reason}")
     bound_port = int(sock.getsockname()[1])
     http = HttpServer(server, thread, app.state, host, bound_port, "https" if tls is not None else "http")
+    if app.state.batch_jobs is not None:
+        app.state.batch_jobs.start()  # resumes the jobs an earlier daemon left unfinished
     _log.info("HTTP API listening on %s (%s)", http.url, "token" if token else "no token")
     return http

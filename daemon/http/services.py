@@ -26,7 +26,7 @@ class HttpServices:
     default_registry: str | None = None  # $INGOT_REGISTRY, for pull/push of names without a host
     # The daemon's metrics and device readings (Daemon.monitoring); None: a registry of this app's own.
     monitoring: Monitoring | None = None
-    home: IngotHome | None = None  # for the GitOps watcher's status on the web page
+    home: IngotHome | None = None  # the watcher's status on the web page; /v1/files and /v1/batches state (no such routes without)
 
 
 @dataclass(frozen=True)

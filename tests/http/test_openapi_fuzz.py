@@ -37,11 +37,17 @@ OPERATIONS = [
     ("GET", "/api/tags"), ("POST", "/api/show"), ("GET", "/api/ps"), ("POST", "/api/copy"),
     ("DELETE", "/api/delete"), ("GET", "/api/version"),
     ("GET", "/health"), ("GET", "/metrics"), ("GET", "/"),
+    ("POST", "/v1/files"), ("GET", "/v1/files"), ("GET", "/v1/files/{file_id}"), ("GET", "/v1/files/{file_id}/content"),
+    ("DELETE", "/v1/files/{file_id}"), ("POST", "/v1/batches"), ("GET", "/v1/batches"), ("GET", "/v1/batches/{batch_id}"),
+    ("POST", "/v1/batches/{batch_id}/cancel"),
 ]
 # Operations without a body have no invalid requests to make (any path segment is a valid model name).
 NO_INPUT = {
     ("GET", "/v1/models"), ("GET", "/v1/models/{model}"), ("GET", "/api/tags"), ("GET", "/api/ps"),
     ("GET", "/api/version"), ("GET", "/health"), ("GET", "/metrics"), ("GET", "/"),
+    ("GET", "/v1/files"), ("GET", "/v1/files/{file_id}"), ("GET", "/v1/files/{file_id}/content"),
+    ("DELETE", "/v1/files/{file_id}"), ("GET", "/v1/batches"), ("GET", "/v1/batches/{batch_id}"),
+    ("POST", "/v1/batches/{batch_id}/cancel"),
 }
 CASES = [(m, p, GenerationMode.POSITIVE) for m, p in OPERATIONS] + [
     (m, p, GenerationMode.NEGATIVE) for m, p in OPERATIONS if (m, p) not in NO_INPUT
