@@ -103,7 +103,8 @@ def _summary(package: Package, info: GGUFInfo) -> str:
         if value:
             rows.append((label, value))
     out = ["  Model"] + [f"    {label.ljust(18)}{value}" for label, value in rows if value is not None]
-    template_from = {"modelfile": "from the Modelfile", "gguf": "from the GGUF (chat_template)", "none": "none"}
+    template_from = {"modelfile": "from the Modelfile", "gguf": "from the GGUF (chat_template)",
+                     "package": "the package's own chat template (ingot show --template prints it)", "none": "none"}
     out += ["", "  Template", f"    {template_from.get(package.template_source, package.template_source)}"]
     if m.parameters:
         out += ["", "  Parameters"] + [f"    {line}" for line in _parameter_lines(package)]

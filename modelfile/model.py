@@ -36,6 +36,18 @@ class Diagnostic:
 
 
 @dataclass(frozen=True)
+class SourceLocation:
+    """Where a value was written (1-based line and column, in characters)."""
+
+    filename: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
 class Modelfile:
     """A Modelfile, typed and checked.
 
@@ -54,6 +66,8 @@ class Modelfile:
     messages: tuple[Message, ...] = ()
     requires: str | None = None
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False, repr=False)
+    # Where FROM's value was written, for errors found when it is resolved (a missing file).
+    base_location: SourceLocation | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Accept lists from callers but store tuples, so the value stays frozen

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass, field
 
 from .errors import ParameterError, shown
-from .model import MESSAGE_ROLES, Diagnostic, Message, Modelfile, ParameterValue
+from .model import MESSAGE_ROLES, Diagnostic, Message, Modelfile, ParameterValue, SourceLocation
 from .parameters import DEPRECATED_PARAMETERS, coerce_parameter
 from .syntax import Command, Document, Source, Word
 
@@ -54,6 +54,7 @@ class _Builder:
     source: Source
     base: str | None = None
     base_line: int = 0
+    base_location: SourceLocation | None = None
     parameters: dict[str, ParameterValue] = field(default_factory=dict)
     parameter_lines: dict[str, int] = field(default_factory=dict)
     template: str | None = None
@@ -85,6 +86,7 @@ def build_modelfile(document: Document) -> Modelfile:
         messages=tuple(builder.messages),
         requires=builder.requires,
         warnings=tuple(builder.warnings),
+        base_location=builder.base_location,
     )
 
 
@@ -124,6 +126,8 @@ def _apply_from(builder: _Builder, command: Command) -> None:
             hint="a Modelfile builds on exactly one model: keep one FROM line")
     builder.base = base
     builder.base_line = command.line
+    assert command.value is not None  # _required_value refused a FROM without one
+    builder.base_location = SourceLocation(builder.source.filename, command.value.line, command.value.column)
 
 
 def _apply_parameter(builder: _Builder, command: Command) -> None:

@@ -19,12 +19,11 @@ other:
   `messages` (JSON list of `{role, content}`) -> MESSAGEs; `license` ->
   LICENSE; `adapter` -> ADAPTER.
 - Docker Model Runner: `gguf.v3` -> weights; `license` -> LICENSE;
-  `chat.template.jinja` is the chat template when it matches the GGUF's own,
-  and `config.context_size` -> `num_ctx`.
+  `chat.template.jinja` -> TEMPLATE (a Jinja template; Docker Model Runner
+  prefers it to the GGUF's, and so does ingot); `config.context_size` -> `num_ctx`.
 
-What cannot be carried over (a projector for images, a Jinja template that
-differs from the GGUF's, deprecated Ollama parameters) is dropped and listed
-in `Conversion.notes`. Anything else is refused with `UnsupportedFormatError`
+What cannot be carried over (a projector for images, deprecated Ollama
+parameters) is dropped and listed in `Conversion.notes`. Anything else is refused with `UnsupportedFormatError`
 naming the media types found.
 """
 
@@ -43,7 +42,7 @@ from ingot.registry.digest import digest_bytes
 from ingot.registry.errors import PackageError
 from ingot.registry.gguf_info import GGUFError, inspect_gguf
 from ingot.registry.oci.errors import ManifestRejectedError, UnsupportedFormatError
-from ingot.registry.package import build_package, load_package
+from ingot.registry.package import TEMPLATE_FROM_PACKAGE, build_package, load_package
 from ingot.registry.reference import Reference
 from ingot.registry.store import Descriptor, Store
 
@@ -169,11 +168,14 @@ def materialize(
         return _store_native(store, plan, manifest_raw, ref=ref, tag=tag, source=source), plan.notes
     if plan.format == FORMAT_OLLAMA:
         modelfile, notes = _ollama_modelfile(store, plan, source)
+        template_source = None
     else:
         modelfile, notes = _docker_modelfile(store, plan, source)
+        template_source = TEMPLATE_FROM_PACKAGE
     annotations = {ANNOTATION_CONVERTED_FROM: f"{plan.format} {ref.without_digest()}@{digest_bytes(manifest_raw)}"}
     store.ingest_bytes(manifest_raw)  # the original, for provenance; gc removes it with the package
-    descriptor = build_package(store, modelfile, store.root, ref=ref.without_digest(), annotations=annotations)
+    descriptor = build_package(store, modelfile, store.root, ref=ref.without_digest(), annotations=annotations,
+                               template_source=template_source)
     return descriptor, plan.notes + notes
 
 
@@ -300,17 +302,12 @@ def _docker_modelfile(store: Store, plan: Conversion, source: str) -> tuple[Mode
             parameters["num_ctx"] = coerce_parameter("num_ctx", context)
         except ParameterError as exc:
             notes.append(f"dropped context_size {context!r}: {exc}")
+    # Docker Model Runner renders with this layer whatever the GGUF carries, so ingot does too.
     template = _single(plan, DOCKER_AI_TEMPLATE, source)
-    if template is not None:
-        jinja = _text(store, template, source)
-        if inspect_gguf(Path(weights_path)).chat_template != jinja:
-            notes.append(
-                "the package's chat.template.jinja differs from the GGUF's chat template; "
-                "ingot uses the GGUF's (TEMPLATE takes Go templates)"
-            )
     modelfile = Modelfile(
         base=weights_path,
         parameters=parameters,
+        template=_text(store, template, source) if template is not None else None,
         adapters=tuple(_blob_path(store, a) for a in _layers_of(plan, DOCKER_AI_LORA)),
         licenses=tuple(_text(store, lic, source) for lic in _layers_of(plan, DOCKER_AI_LICENSE)),
     )

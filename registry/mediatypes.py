@@ -24,6 +24,8 @@ MODEL_ARTIFACT = "application/vnd.cncf.model.manifest.v1+json"
 MODEL_CONFIG = "application/vnd.cncf.model.config.v1+json"
 MODEL_WEIGHT_RAW = "application/vnd.cncf.model.weight.v1.raw"
 MODEL_DOC_RAW = "application/vnd.cncf.model.doc.v1.raw"
+# Tokenizer and chat-template files travel as weight.config layers (chat_template.jinja, tokenizer_config.json).
+MODEL_WEIGHT_CONFIG_RAW = "application/vnd.cncf.model.weight.config.v1.raw"
 
 # --- ingot's own -------------------------------------------------------------
 # The Modelfile's runtime meaning (template, system, parameters, messages,

@@ -27,11 +27,11 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ingot.modelfile import Modelfile, format_modelfile
-from ingot.modelfile.model import Message
+from ingot.modelfile.model import Message, SourceLocation
 from ingot.registry import mediatypes as mt
 from ingot.registry.digest import Progress, ProgressCallback
 from ingot.registry.errors import ModelNotFoundError, PackageError, ReferenceError, StoreError
@@ -58,6 +58,9 @@ SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 TEMPLATE_FROM_MODELFILE = "modelfile"
 TEMPLATE_FROM_GGUF = "gguf"
 TEMPLATE_NONE = "none"
+# A chat template that came with a pulled package (Docker Model Runner's chat.template.jinja layer,
+# a ModelPack package's chat_template.jinja), kept as the package's TEMPLATE.
+TEMPLATE_FROM_PACKAGE = "package"
 
 # Manifest annotations that also have a home in the ModelPack config descriptor.
 _DESCRIPTOR_FIELDS = {
@@ -139,15 +142,24 @@ def _single_gguf(folder: Path, what: str) -> Path:
     )
 
 
+def _is_explicit_path(raw: str) -> bool:
+    # What can only be a path, never a model name: Ollama's rule, minus its name lookup.
+    return raw.startswith(("./", "../", "/", "~")) or raw in (".", "..")
+
+
 def _looks_like_path(raw: str) -> bool:
     return raw.startswith((".", "/", "~")) or raw.lower().endswith(".gguf")
 
 
-def resolve_from(store: Store, base: str, modelfile_dir: Path) -> GGUFSource | Package:
+def resolve_from(
+    store: Store, base: str, modelfile_dir: Path, *, location: SourceLocation | None = None
+) -> GGUFSource | Package:
     """What FROM names: a GGUF file (or a folder holding exactly one), else a model in the store.
 
     Paths: absolute, `~` expanded, else relative to the Modelfile's folder. A
-    corrupt GGUF raises GGUFError here, before anything is stored.
+    value starting with `./`, `../`, `/` or `~` is a path and nothing else: if
+    it does not exist the error names `location` (file:line:col) and the
+    resolved path. A corrupt GGUF raises GGUFError here, before anything is stored.
     """
     if not base:
         raise PackageError("FROM is empty", hint="write FROM <path to a .gguf> or FROM <model name>")
@@ -156,6 +168,13 @@ def resolve_from(store: Store, base: str, modelfile_dir: Path) -> GGUFSource | P
         if path.is_dir():
             path = _single_gguf(path, "FROM")
         return GGUFSource(path, inspect_gguf(path))
+    if _is_explicit_path(base):
+        where = f"{location}: " if location is not None else ""
+        relative = not Path(base).expanduser().is_absolute()
+        raise PackageError(
+            f"{where}FROM {base}: no such file: {os.path.normpath(path)}",
+            hint="relative paths are resolved against the Modelfile's folder" if relative else "fix the path",
+        )
     try:
         ref = Reference.parse(base)
     except ReferenceError:
@@ -288,12 +307,15 @@ def build_package(
     progress: ProgressCallback | None = None,
     link: bool = True,
     env: Mapping[str, str] | None = None,
+    template_source: str | None = None,
 ) -> Descriptor:
     """Build the package a Modelfile describes into `store`, tag it `ref`, and return its manifest descriptor.
 
     `annotations` are manifest annotations (org.opencontainers.image.version,
     revision, source...). `link=False` stores copies of the files instead of
     sharing their blocks. `env` (default os.environ) is read for SOURCE_DATE_EPOCH.
+    `template_source` says where a TEMPLATE came from when it is not the
+    Modelfile (TEMPLATE_FROM_PACKAGE for a converted package's own template).
     """
     env = os.environ if env is None else env
     modelfile_dir = Path(modelfile_dir).expanduser().absolute()
@@ -303,7 +325,7 @@ def build_package(
         manifest_annotations[mt.ANNOTATION_CREATED] = created
 
     with store.writing():
-        base = resolve_from(store, modelfile.base, modelfile_dir)
+        base = resolve_from(store, modelfile.base, modelfile_dir, location=modelfile.base_location)
         parent = base if isinstance(base, Package) else None
         adapter_paths = [_resolve_path(a, modelfile_dir) for a in modelfile.adapters]
         for adapter in adapter_paths:
@@ -343,7 +365,7 @@ def build_package(
             for i, text in enumerate(merged.licenses, start=1)
         ]
         if merged.template is not None:
-            template_source = TEMPLATE_FROM_MODELFILE
+            template_source = template_source or TEMPLATE_FROM_MODELFILE
         elif info.chat_template:
             template_source = TEMPLATE_FROM_GGUF
         else:
@@ -456,6 +478,36 @@ def _parameters(raw: object) -> dict[str, Any]:
     return {str(k): tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
 
 
+# A chat template file is small; anything bigger is not one.
+_MAX_TEMPLATE_FILE = 4 * 1024 * 1024
+
+
+def _packaged_chat_template(store: Store, layers: list[Descriptor]) -> str | None:
+    """The Jinja chat template a plain ModelPack package carries as a file, if any.
+
+    Hugging Face repositories keep it in `chat_template.jinja` or as the
+    `chat_template` string of `tokenizer_config.json`; the first wins, as in
+    transformers.
+    """
+    by_name: dict[str, Descriptor] = {}
+    for layer in layers:
+        if layer.media_type in (mt.MODEL_WEIGHT_CONFIG_RAW, mt.MODEL_DOC_RAW) and layer.size <= _MAX_TEMPLATE_FILE:
+            by_name.setdefault(PurePosixPath(layer.annotations.get(mt.ANNOTATION_FILEPATH, "")).name, layer)
+    if "chat_template.jinja" in by_name:
+        return store.read_blob(by_name["chat_template.jinja"].digest).decode("utf-8", errors="replace")
+    if "tokenizer_config.json" in by_name:
+        try:
+            config = json.loads(store.read_blob(by_name["tokenizer_config.json"].digest))
+        except ValueError:
+            return None
+        template = config.get("chat_template") if isinstance(config, dict) else None
+        if isinstance(template, list):  # named templates: transformers uses "default"
+            named = {t.get("name"): t.get("template") for t in template if isinstance(t, dict)}
+            template = named.get("default")
+        return template if isinstance(template, str) and template else None
+    return None
+
+
 def load_package(store: Store, ref: Reference) -> Package:
     """Read the package `ref` names, checking its blobs are present (and unmodified where hardlinked)."""
     descriptor, manifest = _read_manifest(store, ref)
@@ -503,7 +555,12 @@ def load_package(store: Store, ref: Reference) -> Package:
         requires=runtime.get("requires"),
     )
     template_source = runtime.get("templateSource")
-    if template_source not in (TEMPLATE_FROM_MODELFILE, TEMPLATE_FROM_GGUF, TEMPLATE_NONE):
+    if not runtime_layers:
+        packaged = _packaged_chat_template(store, layers)
+        if packaged is not None:
+            modelfile = dataclasses.replace(modelfile, template=packaged)
+            template_source = TEMPLATE_FROM_PACKAGE
+    if template_source not in (TEMPLATE_FROM_MODELFILE, TEMPLATE_FROM_GGUF, TEMPLATE_FROM_PACKAGE, TEMPLATE_NONE):
         template_source = TEMPLATE_FROM_MODELFILE if modelfile.template is not None else TEMPLATE_NONE
     size = descriptor.size + config_desc.size + sum(layer.size for layer in layers)
     return Package(

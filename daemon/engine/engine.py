@@ -44,7 +44,7 @@ import llama_cpp
 
 from .admission import DEFAULT_PATIENCE, WaitQueue
 from .context_window import fit_prompt
-from .detokenizer import IncrementalDetokenizer
+from .detokenizer import MAX_CHARACTER_TAIL, IncrementalDetokenizer
 from .embedder import Embedder
 from .errors import EngineError, InvalidRequestError, LoadError, QueueFullError
 from .native import Batch, ContextShape, NativeContext, NativeModel
@@ -557,7 +557,7 @@ class Engine:
         if stopped:
             self._finish(req, DoneReason.STOP, text=text, flush=False)
             return
-        if req.max_tokens > 0 and req.completion_tokens >= req.max_tokens:
+        if req.max_tokens > 0 and req.completion_tokens >= req.max_tokens and not self._finishing_character(req):
             self._finish(req, DoneReason.LENGTH, text=text)
         elif req.pos >= self.n_ctx_seq:
             # No cell is left to decode this token into: the window is full.
@@ -566,6 +566,12 @@ class Engine:
             if text:
                 self._deliver(req, Chunk(text=text))
             req.next_token = token
+
+    @staticmethod
+    def _finishing_character(req: _Request) -> bool:
+        # The limit fell inside a multi-byte character: spend up to MAX_CHARACTER_TAIL
+        # more tokens completing it, as llama-cpp-python does, rather than cut it.
+        return req.detok.pending and req.completion_tokens < req.max_tokens + MAX_CHARACTER_TAIL
 
     def _on_kv_full(self, decoding: list[_Request], prompting: list[tuple[_Request, int]]) -> None:
         # llama.cpp restored the memory as it was; nothing in the batch happened.

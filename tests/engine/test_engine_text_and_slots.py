@@ -51,10 +51,18 @@ def test_multibyte_characters_split_across_tokens_are_never_split_in_the_output(
     assert detok.flush() == ""
 
 
-def test_an_incomplete_character_at_the_end_becomes_a_replacement() -> None:
+def test_an_incomplete_character_at_the_end_is_withheld_not_replaced() -> None:
     detok = IncrementalDetokenizer({1: b"ok\xe2\x82"}.__getitem__)
     assert detok.feed(1) == "ok"
-    assert detok.flush() == "\ufffd"
+    assert detok.pending
+    assert detok.flush() == ""
+    assert not detok.pending
+
+
+def test_bytes_that_can_never_be_a_character_still_become_a_replacement() -> None:
+    detok = IncrementalDetokenizer({1: b"a\x8cb"}.__getitem__)
+    assert detok.feed(1) == "a\ufffdb"
+    assert not detok.pending
 
 
 def test_fit_prompt_keeps_fitting_prompts_whole() -> None:

@@ -337,10 +337,22 @@ def test_from_nothing_is_a_clear_error(tmp_path: Path, project: Path) -> None:
     store = store_at(tmp_path / "home")
     with pytest.raises(PackageError, match=r"no such file or model 'nosuch'; create it .* or pull it"):
         build(store, "FROM nosuch\n", project)
-    with pytest.raises(PackageError, match=r"no such file or model './missing.gguf'.*no file at"):
-        build(store, "FROM ./missing.gguf\n", project)
     with pytest.raises(PackageError, match=r"pull it first: ingot pull reg.io/me/m"):
         build(store, "FROM reg.io/me/m\n", project)
+    assert store.list_tags() == []
+
+
+@pytest.mark.parametrize("value", ["./missing.gguf", "../elsewhere/missing.gguf", "/nowhere/missing.gguf", "~/missing"])
+def test_a_from_path_that_does_not_exist_names_its_place_and_the_resolved_path(
+    tmp_path: Path, project: Path, value: str
+) -> None:
+    store = store_at(tmp_path / "home")
+    resolved = Path(value).expanduser() if value.startswith(("/", "~")) else (project / value).resolve()
+    with pytest.raises(PackageError) as info:
+        build(store, f"# a comment\nFROM   {value}\n", project)
+    message = str(info.value)
+    assert message.startswith(f"{project / 'Modelfile'}:2:8: FROM {value}: no such file: {resolved}")
+    assert "pull" not in message
     assert store.list_tags() == []
 
 
