@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import llama_cpp
 
 from .errors import ContextOverflowError, EngineError, InvalidRequestError
-from .native import Batch, ContextShape, NativeContext, NativeModel
+from .native import Batch, ContextShape, NativeContext, NativeModel, flash_attention_for
 
 __all__ = ["Embedder"]
 
@@ -30,7 +30,8 @@ class Embedder:
     def __init__(self, model: NativeModel, *, n_ctx: int) -> None:
         self._model = model
         shape = ContextShape(
-            n_ctx=n_ctx, n_seq_max=MAX_TEXTS_PER_DECODE, n_batch=n_ctx, kv_unified=True, embeddings=True
+            n_ctx=n_ctx, n_seq_max=MAX_TEXTS_PER_DECODE, n_batch=n_ctx, kv_unified=True, embeddings=True,
+            flash_attn=flash_attention_for(model.options),
         )
         ctx = NativeContext(model, shape)
         if ctx.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:

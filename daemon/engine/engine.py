@@ -47,7 +47,7 @@ from .context_window import fit_prompt
 from .detokenizer import MAX_CHARACTER_TAIL, IncrementalDetokenizer
 from .embedder import Embedder
 from .errors import EngineError, InvalidRequestError, LoadError, QueueFullError
-from .native import Batch, ContextShape, NativeContext, NativeModel
+from .native import Batch, ContextShape, NativeContext, NativeModel, flash_attention_for
 from .process_memory import rss_bytes
 from .sampling import SamplerChain, resolve_seed, validate_sampling
 from .slots import Slot, choose_slot
@@ -696,13 +696,8 @@ def generation_shape(options: LoadOptions) -> ContextShape:
     * Per-slot streams (``kv_unified=False``): each sequence attends over its own
       cells only, llama.cpp guarantees every slot its window, and the attention
       scratch buffer stays proportional to one window, not to all of them.
-    * Flash attention off on the CPU: llama.cpp's CPU flash-attention kernel takes
-      a different path for larger ubatches, so a sequence's logits would depend on
-      how its prompt was chunked, cached or batched with others. Without it, logits
-      of quantized models are bit-identical however a sequence is batched, which
-      is what makes seeds reproducible under concurrency and prefix reuse exact.
-      With layers on a GPU, llama.cpp decides (GPU kernels are not batch-invariant
-      anyway, and there flash attention saves a lot of memory).
+    * Flash attention off on the CPU (`flash_attention_for`): that is what makes
+      seeds reproducible under concurrency and prefix reuse exact.
     * llama.cpp pads a stream to a multiple of 256 cells; asking for padded
       windows keeps the split between slots even.
     """
@@ -712,9 +707,7 @@ def generation_shape(options: LoadOptions) -> ContextShape:
         n_seq_max=options.n_parallel,
         n_batch=options.n_batch,
         kv_unified=False,
-        flash_attn=llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
-        if options.n_gpu_layers == 0
-        else llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
+        flash_attn=flash_attention_for(options),
     )
 
 

@@ -245,6 +245,21 @@ class ContextShape:
     flash_attn: int = llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
 
 
+def flash_attention_for(options: LoadOptions) -> int:
+    """Flash attention off on the CPU, llama.cpp's choice with layers on a GPU.
+
+    llama.cpp's CPU flash-attention kernel takes a different path for larger
+    ubatches, so results would depend on how a sequence was chunked or batched
+    with others; without it, logits and embeddings of quantized models are
+    bit-identical however they are batched (and equal llama-cpp-python's
+    defaults). GPU kernels are not batch-invariant anyway, and there flash
+    attention saves a lot of memory.
+    """
+    if options.n_gpu_layers == 0:
+        return llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED
+    return llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO
+
+
 class NativeContext:
     """A `llama_context` over a `NativeModel`, with its memory (KV cache) handle."""
 
