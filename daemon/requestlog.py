@@ -89,6 +89,8 @@ class RequestRecord:
     done_reason: str = ""
     peer: str = ""
     api: str = "grpc"  # the door it came in by: "grpc", "openai", "ollama"
+    settled: bool = False  # outcome decided (see `settle`)
+    counted: bool = False  # handed to the metrics sink (see `count`)
 
     def emit(self) -> None:
         total_ns = time.monotonic_ns() - self.started_ns
@@ -120,26 +122,42 @@ class RequestRecord:
         _request_log.log(level, "request", extra={"fields": fields})
 
 
+def settle(record: RequestRecord, error: BaseException | None) -> None:
+    """Decide the request's outcome from how it ended (once: the first caller wins)."""
+    if record.settled:
+        return
+    record.settled = True
+    if isinstance(error, GeneratorExit):
+        record.outcome = "cancelled"
+    elif isinstance(error, Exception):
+        status = status_for(error)
+        record.outcome = status.code.name.lower()
+        record.error = status.message
+
+
+def count(record: RequestRecord, sink: Callable[[RequestRecord], None] | None) -> None:
+    """Hand the settled record to `sink` (the request metrics), once."""
+    if sink is None or record.counted:
+        return
+    record.counted = True
+    try:
+        sink(record)
+    except Exception:  # noqa: BLE001 - metrics must never fail a request
+        logging.getLogger("ingot.daemon").exception("recording request metrics failed")
+
+
 @contextmanager
 def logged(
     record: RequestRecord, *, sink: Callable[[RequestRecord], None] | None = None
 ) -> Iterator[RequestRecord]:
     """Write `record` once the request ends, with its outcome (ok, cancelled, or the status code),
-    and hand it to `sink` (the request metrics) too."""
+    and hand it to `sink` (the request metrics) unless that happened already."""
     try:
         yield record
-    except GeneratorExit:
-        record.outcome = "cancelled"
-        raise
-    except Exception as exc:
-        status = status_for(exc)
-        record.outcome = status.code.name.lower()
-        record.error = status.message
+    except BaseException as exc:
+        settle(record, exc)
         raise
     finally:
+        settle(record, None)
         record.emit()
-        if sink is not None:
-            try:
-                sink(record)
-            except Exception:  # noqa: BLE001 - metrics must never fail a request
-                logging.getLogger("ingot.daemon").exception("recording request metrics failed")
+        count(record, sink)

@@ -29,8 +29,10 @@ def test_wheel_puts_everything_under_the_ingot_namespace(tmp_path: Path) -> None
         # code loads at run time (grammars, .proto sources) must ship.
         for init in (ROOT / folder).rglob("__init__.py"):
             assert f"ingot/{init.relative_to(ROOT).as_posix()}" in names
-        for data in (ROOT / folder).rglob("*.lark"):
-            assert f"ingot/{data.relative_to(ROOT).as_posix()}" in names
+        for pattern in ("*.lark", "*.html", "*.css", "*.js"):  # grammars; the web page's files
+            for data in (ROOT / folder).rglob(pattern):
+                assert f"ingot/{data.relative_to(ROOT).as_posix()}" in names
+    assert {f"ingot/daemon/http/web/{name}" for name in ("index.html", "app.js", "style.css")} <= set(names)
     # The namespace itself has no __init__.py: it only groups the folders.
     assert "ingot/__init__.py" not in names
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

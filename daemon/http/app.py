@@ -7,9 +7,11 @@ scheduler. Besides the two API families it serves:
   open, also when a token is required, so load balancers need no secret;
 * `GET /metrics` -- Prometheus text format (see `ingot.daemon.http.metrics`);
 * `GET /openapi.json` and `/docs` -- the API document, kept true by a
-  schemathesis run in the test suite.
+  schemathesis run in the test suite;
+* `GET /` -- the web page for browsers (`ingot.daemon.http.webpage`), and
+  `GET /ui/state`, the JSON it polls.
 
-With a token, every other path wants `Authorization: Bearer TOKEN` (what the
+With a token, every path but /health and the page's static files wants `Authorization: Bearer TOKEN` (what the
 openai client sends as its api_key) and answers 401 without it.
 """
 
@@ -37,13 +39,14 @@ from .metrics import ASGIApp, HttpMetrics, Receive, RequestMetricsMiddleware, Sc
 from .ollama_api import ollama_router
 from .openai_api import openai_router
 from .services import HttpServices, Servicers
+from .webpage import STATIC_PATHS, web_router
 
 if TYPE_CHECKING:
     from ingot.daemon.batch.jobs import BatchJobs
 
 __all__ = ["create_app"]
 
-_OPEN_PATHS = frozenset({"/health"})
+_OPEN_PATHS = frozenset({"/health", *STATIC_PATHS})  # the page's files carry no data
 _CLIENT_CLOSED_REQUEST = 499  # nginx's code: nobody reads it, but the request metrics and logs do
 
 DESCRIPTION = """\
@@ -129,7 +132,9 @@ def create_app(services: HttpServices, *, token: str | None = None) -> FastAPI:
     app.state.stopping = False
     app.state.metrics = metrics
     app.include_router(openai_router(Servicers.over(services, monitoring, api="openai")))
-    app.include_router(ollama_router(Servicers.over(services, monitoring, api="ollama")))
+    ollama_servicers = Servicers.over(services, monitoring, api="ollama")
+    app.include_router(ollama_router(ollama_servicers))
+    app.include_router(web_router(ollama_servicers, monitoring))  # its chat box talks Ollama's /api/chat
     app.state.batch_jobs = None
     if services.home is not None:
         from .batch_api import batch_router
@@ -167,18 +172,5 @@ def create_app(services: HttpServices, *, token: str | None = None) -> FastAPI:
     )
     async def prometheus_metrics() -> Response:
         return Response(monitoring.render(), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get(
-        "/",
-        response_class=PlainTextResponse,
-        tags=["ingot"],
-        summary="A plain-text greeting; Ollama clients probe it to see a server is up",
-    )
-    async def root() -> Response:
-        return PlainTextResponse("ingot is running")
-
-    @app.head("/", include_in_schema=False)
-    async def root_head() -> Response:
-        return PlainTextResponse("ingot is running")
 
     return app

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import grpc
 
@@ -29,7 +30,7 @@ from ingot.daemon.options import (
     resolve_options,
 )
 from ingot.daemon.prompt import Prompt, PromptSource, chat_prompt, generate_prompt
-from ingot.daemon.requestlog import RequestRecord, logged
+from ingot.daemon.requestlog import RequestRecord, count, logged, settle
 from ingot.daemon.scheduler import Lease, Scheduler
 from ingot.daemon.status import stream_errors, unary_errors
 from ingot.modelfile.template import ChatMessage
@@ -78,20 +79,32 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
         )
         return package, resolved
 
+    @contextmanager
     def _lease(
         self,
         package: Package,
         resolved: ResolvedOptions,
         keep_alive: KeepAlive | None,
         watch: CallWatch,
+        record: RequestRecord,
         *,
         any_settings: bool = False,
         priority: Priority = Priority.INTERACTIVE,
-    ) -> Lease:
+    ) -> Iterator[Lease]:
+        """The scheduler's lease; the request is counted before it is released, so once
+        `Scheduler.drain()` returns, every finished request is in the metrics."""
         spec = self._catalog.spec(package, resolved.load)
-        return self._scheduler.acquire(
+        with self._scheduler.acquire(
             spec, keep_alive=keep_alive, is_cancelled=watch.cancelled, any_settings=any_settings, priority=priority
-        )
+        ) as lease:
+            try:
+                yield lease
+            except BaseException as exc:
+                settle(record, exc)
+                raise
+            finally:
+                settle(record, None)
+                count(record, self._sink)
 
     def _source(self, package: Package) -> PromptSource:
         info = self._catalog.info(package)
@@ -172,7 +185,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             record.model = package.reference.short
             name = package.reference.short
             with self._lease(
-                package, resolved, _keep_alive(request), watch, priority=priority_from_proto(request.options)
+                package, resolved, _keep_alive(request), watch, record, priority=priority_from_proto(request.options)
             ) as lease:
                 record.queue_ns, record.load_ns = lease.queue_ns, lease.load_ns
                 if not request.prompt and not request.raw:
@@ -226,7 +239,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             package, resolved = self._prepare(request.model, request.options, request.format)
             record.model = name = package.reference.short
             with self._lease(
-                package, resolved, _keep_alive(request), watch, priority=priority_from_proto(request.options)
+                package, resolved, _keep_alive(request), watch, record, priority=priority_from_proto(request.options)
             ) as lease:
                 record.queue_ns, record.load_ns = lease.queue_ns, lease.load_ns
                 if not messages:
@@ -274,7 +287,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             truncate = request.truncate if request.HasField("truncate") else True
             normalize = request.normalize if request.HasField("normalize") else True
             with self._lease(
-                package, resolved, _keep_alive(request), watch, priority=priority_from_proto(request.options)
+                package, resolved, _keep_alive(request), watch, record, priority=priority_from_proto(request.options)
             ) as lease:
                 record.queue_ns, record.load_ns = lease.queue_ns, lease.load_ns
                 runner = lease.runner
@@ -317,7 +330,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             package, resolved = self._prepare(request.model, common_pb2.Options())
             record.model = package.reference.short
             add_bos = request.add_bos if request.HasField("add_bos") else True
-            with self._lease(package, resolved, _keep_alive(request), watch, any_settings=True) as lease:
+            with self._lease(package, resolved, _keep_alive(request), watch, record, any_settings=True) as lease:
                 tokens = lease.runner.tokenize(request.content, add_bos=add_bos, special=True)
             record.prompt_tokens = len(tokens)
             return inference_pb2.TokenizeResponse(tokens=tokens)
@@ -331,6 +344,6 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             watch = CallWatch(context, wake=self._scheduler.wake)
             package, resolved = self._prepare(request.model, common_pb2.Options())
             record.model = package.reference.short
-            with self._lease(package, resolved, _keep_alive(request), watch, any_settings=True) as lease:
+            with self._lease(package, resolved, _keep_alive(request), watch, record, any_settings=True) as lease:
                 text = lease.runner.detokenize(list(request.tokens))
             return inference_pb2.DetokenizeResponse(content=text)

@@ -36,7 +36,7 @@ OPERATIONS = [
     ("POST", "/api/generate"), ("POST", "/api/chat"), ("POST", "/api/embed"), ("POST", "/api/embeddings"),
     ("GET", "/api/tags"), ("POST", "/api/show"), ("GET", "/api/ps"), ("POST", "/api/copy"),
     ("DELETE", "/api/delete"), ("GET", "/api/version"),
-    ("GET", "/health"), ("GET", "/metrics"), ("GET", "/"),
+    ("GET", "/health"), ("GET", "/metrics"), ("GET", "/"), ("GET", "/ui/state"),
     ("POST", "/v1/files"), ("GET", "/v1/files"), ("GET", "/v1/files/{file_id}"), ("GET", "/v1/files/{file_id}/content"),
     ("DELETE", "/v1/files/{file_id}"), ("POST", "/v1/batches"), ("GET", "/v1/batches"), ("GET", "/v1/batches/{batch_id}"),
     ("POST", "/v1/batches/{batch_id}/cancel"),
@@ -44,7 +44,7 @@ OPERATIONS = [
 # Operations without a body have no invalid requests to make (any path segment is a valid model name).
 NO_INPUT = {
     ("GET", "/v1/models"), ("GET", "/v1/models/{model}"), ("GET", "/api/tags"), ("GET", "/api/ps"),
-    ("GET", "/api/version"), ("GET", "/health"), ("GET", "/metrics"), ("GET", "/"),
+    ("GET", "/api/version"), ("GET", "/health"), ("GET", "/metrics"), ("GET", "/"), ("GET", "/ui/state"),
     ("GET", "/v1/files"), ("GET", "/v1/files/{file_id}"), ("GET", "/v1/files/{file_id}/content"),
     ("DELETE", "/v1/files/{file_id}"), ("GET", "/v1/batches"), ("GET", "/v1/batches/{batch_id}"),
     ("POST", "/v1/batches/{batch_id}/cancel"),

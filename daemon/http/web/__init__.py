@@ -1,0 +1,1 @@
+"""The daemon's web page: plain HTML, CSS and JavaScript files served as they are (no build step, no CDN)."""
