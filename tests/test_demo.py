@@ -1,4 +1,4 @@
-"""The README's main-job command works offline: it builds a model, serves it and gets an answer."""
+"""The README's main-job command works offline: it builds the real demo model, serves it and gets an answer."""
 
 from __future__ import annotations
 
@@ -19,7 +19,10 @@ def test_scripts_demo_serves_a_model_and_answers(tmp_path: Path) -> None:
         timeout=600,
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    # The real model answers in English (the Modelfile's low temperature keeps it on the fact).
+    assert "Paris" in result.stdout, result.stdout[-3000:]
+    assert "\ufffd" not in result.stdout
     # --verbose prints its timings on stderr, after the streamed reply.
-    assert "eval count:           48 token(s)" in result.stderr
+    assert "eval count:" in result.stderr
     # The daemon was shut down and took its socket with it.
     assert not (home / "ingot.sock").exists()
