@@ -171,3 +171,19 @@ def test_device_gauges_and_model_memory_on_an_injected_gpu_box(gpu_box: tuple[Se
         assert metric(http, "ingot_model_memory_bytes", model=MODEL, device="cuda:0") == 1234 * MIB
         assert metric(http, "ingot_model_memory_bytes", model=MODEL, device="cpu") == loaded.size_bytes
         assert metric(http, "ingot_model_memory_bytes", model=MODEL, device="cuda:1") == 0
+
+
+def test_grafana_dashboard_uses_only_exported_names(gpu_box: tuple[Served, Path]) -> None:
+    import json
+
+    served, _ = gpu_box
+    dashboard = json.loads((Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "ingot-dashboard.json").read_text())
+    expressions = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {name for e in expressions for name in re.findall(r"\bingot_[a-z_]+", e)}
+    with httpx.Client(base_url=served.url, timeout=WAIT_S) as http:
+        grpc_chat(served.socket_path, MODEL, "hi", 2)
+        text = http.get("/metrics").text
+    exported = {s.name for f in text_string_to_metric_families(text) for s in f.samples}
+    families = list(text_string_to_metric_families(text))
+    exported |= {f.name for f in families} | {f.name + "_total" for f in families if f.type == "counter"}
+    assert used and used <= exported, sorted(used - exported)
