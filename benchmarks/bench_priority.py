@@ -9,9 +9,9 @@ One `ingot serve` (4 slots) over the bench model. Each round runs, in turn
   daemon; time to first token as the client sees it (call -> first chunk);
 * batch alone: `--requests` completions through `BatchRun` (what `ingot batch`
   runs) at batch priority, concurrency = the slots; requests per second;
-* batch + interactive: the same batch again, and while it runs the same
-  probes, one every `--gap` seconds; their first-token time, and the batch's
-  requests per second.
+* batch + interactive: the same batch again, and for as long as it runs
+  interactive probes like those, one every `--gap` seconds; their first-token
+  time, and the batch's requests per second.
 
 Targets: median TTFT under the batch <= 1.5x idle; batch throughput with the
 probes >= 0.9x alone. Ratios are per round, against the baseline of the same
@@ -65,12 +65,14 @@ def run_batch(socket_path: Path, folder: Path, requests: int, tokens: int, tag: 
     return requests / elapsed
 
 
-def probe(client: GrpcGenerate, n: int, tokens: int, gap: float, tag: str, stop: threading.Event | None = None) -> list[float]:
-    ttfts = []
-    for i in range(n):
+def probe(client: GrpcGenerate, n: int | None, tokens: int, gap: float, tag: str,
+          stop: threading.Event | None = None) -> list[float]:
+    """First-token times of `n` single requests (None: until `stop`), `gap` seconds apart."""
+    ttfts: list[float] = []
+    while n is None or len(ttfts) < n:
         if stop is not None and stop.is_set():
             break
-        ttfts.append(client.run(prompt(f"{tag}-{i}"), tokens).ttft)
+        ttfts.append(client.run(prompt(f"{tag}-{len(ttfts)}"), tokens).ttft)
         time.sleep(gap)
     return ttfts
 
@@ -80,11 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL)
     parser.add_argument("--requests", type=int, default=1000, help="requests in the batch")
     parser.add_argument("--tokens", type=int, default=8, help="completion tokens per batch request")
-    parser.add_argument("--probes", type=int, default=12, help="interactive requests per phase")
+    parser.add_argument("--probes", type=int, default=12, help="interactive requests on the idle daemon")
     parser.add_argument("--probe-tokens", type=int, default=8)
     parser.add_argument("--gap", type=float, default=1.0, help="seconds between interactive requests")
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="engine threads (1: on a shared 2-core machine, 2 threads spin against other load)")
     args = parser.parse_args(argv)
     model = ensure_model(args.model)
     rows = []
@@ -101,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 busy: list[float] = []
                 stop = threading.Event()
                 prober = threading.Thread(
-                    target=lambda: busy.extend(probe(client, args.probes, args.probe_tokens, args.gap, f"busy{round_}", stop))
+                    target=lambda: busy.extend(probe(client, None, args.probe_tokens, args.gap, f"busy{round_}", stop))
                 )
                 rate: list[float] = []
                 batch = threading.Thread(
@@ -120,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
             client.close()
             daemon.stop()
     print(f"model {model.name}, {SLOTS} slots, batch {args.requests} x {args.tokens} tokens, "
-          f"probes {args.probes} x {args.probe_tokens} tokens every {args.gap:.1f} s")
+          f"probes of {args.probe_tokens} tokens every {args.gap:.1f} s, {args.threads} engine thread(s)")
     print(f"{'round':>5}  {'ttft idle ms':>12}  {'ttft batch ms':>13}  {'ratio':>5}  {'n':>3}  "
           f"{'batch alone r/s':>15}  {'with probes r/s':>15}  {'ratio':>5}")
     for round_, idle_t, busy_t, n, alone, mixed in rows:
