@@ -121,12 +121,16 @@ def test_page_lists_the_loaded_model_streams_a_chat_and_stop_cancels_it(
     driver = browser
     _load(served)
     driver.get(served.url + "/")  # type: ignore[attr-defined]
-    row = _wait(
-        driver, lambda d: d.find_elements(By.CSS_SELECTOR, f'#loaded tbody tr[data-model="{MODEL}"]'),
+    # Read in one step in the page: every poll redraws the table, so a row found now may be gone a moment later.
+    cells = _wait(
+        driver,
+        lambda d: d.execute_script(
+            "return Array.from(document.querySelectorAll('#loaded tbody tr[data-model=\"' + arguments[0]"
+            " + '\"] td')).map((td) => td.textContent)", MODEL
+        ),
         "the loaded model never appeared in the page",
     )
-    cells = [c.text for c in row[0].find_elements(By.TAG_NAME, "td")]  # type: ignore[index]
-    assert cells[0] == MODEL and cells[2] == "100% CPU" and cells[3].startswith("cpu ")
+    assert cells[0] == MODEL and cells[2] == "100% CPU" and cells[3].startswith("cpu "), cells  # type: ignore[index]
     _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, '#devices tbody tr[data-device="cpu"]'), "no devices")
 
     cancelled_before = metric(http, "ingot_generations_total", api="ollama", model=MODEL, done_reason="cancelled")
