@@ -19,7 +19,9 @@ runs the loop; each step it
    `llama_decode` (ctypes releases the GIL, so other Python threads -- the
    gRPC server -- keep running);
 5. samples every sequence that produced logits with its own native sampler
-   chain, detokenizes incrementally, applies stop strings and streams chunks.
+   chain, detokenizes incrementally, applies stop strings and streams chunks;
+   then calls the `flush` hook once, so a sink that buffers (the runner's wire)
+   writes all chunks of that `llama_decode` at once.
 
 Every batch lists its tokens in sequence-id order (see `_evaluate`).
 A request that ends (stop, length, cancel, error) frees its slot in the same
@@ -128,11 +130,19 @@ class Engine:
     """
 
     def __init__(
-        self, options: LoadOptions, *, max_queue: int = DEFAULT_MAX_QUEUE, patience: int = DEFAULT_PATIENCE
+        self,
+        options: LoadOptions,
+        *,
+        max_queue: int = DEFAULT_MAX_QUEUE,
+        patience: int = DEFAULT_PATIENCE,
+        flush: Callable[[], None] | None = None,
     ) -> None:
+        """`flush`: called on the engine thread after each batch of chunks it delivered to sinks
+        (after every `llama_decode`'s sampling, after cancellations, and once at the end)."""
         _check_load_options(options)
         self._options = options
         self._max_queue = max_queue
+        self._flush = flush or _nothing
         self._model = NativeModel(options)
         self._ctx: NativeContext | None = None
         self._batch: Batch | None = None
@@ -394,6 +404,7 @@ class Engine:
                     self._finish(req, DoneReason.CANCELLED, flush=False)
                 for req in [r for r in self._running if r.cancelled]:
                     self._finish(req, DoneReason.CANCELLED, flush=False)
+                self._flush()
                 if self._running:
                     self._step()
         except BaseException as exc:  # a bug must fail requests loudly, not hang them
@@ -408,6 +419,7 @@ class Engine:
             for req in leftovers:
                 if not req.done:
                     self._finish(req, DoneReason.ERROR, flush=False, error=reason)
+            self._flush()
 
     def _admit_locked(self, cancelled: list[_Request]) -> None:
         cancelled.extend(self._waiting.drop_cancelled())  # type: ignore[arg-type]
@@ -487,10 +499,14 @@ class Engine:
                 # One-token chunks (the end of a cached prompt) cost nothing extra in the running
                 # streams' pass, where llama.cpp puts one token of every sequence anyway.
                 riders.extend(chunks)
-            elif not self._evaluate([], chunks):
+                continue
+            evaluated = self._evaluate([], chunks)
+            self._flush()  # this prompt's first token streams now, not after the rest of the step
+            if not evaluated:
                 break  # no KV room: the next step retries with smaller chunks
         if decoding or riders:
             self._evaluate(decoding, riders)
+            self._flush()
 
     def _evaluate(self, decoding: list[_Request], prompting: list[tuple[_Request, int]]) -> bool:
         """One llama_decode: the next token of each of `decoding`, the given prompt chunks; then sample.
@@ -639,6 +655,10 @@ class Engine:
         except Exception:  # noqa: BLE001 - one broken consumer must not stop the others
             _LOGGER.exception("delivering a chunk of request %d failed; cancelling it", req.id)
             req.cancelled = True
+
+
+def _nothing() -> None:
+    pass
 
 
 def _seq_of(work: tuple[_Request, int]) -> int:

@@ -11,8 +11,14 @@ Messages (``id`` ties a reply to its request; many are in flight at once):
 parent -> child: ``load`` {options, max_queue} (first), ``generate`` {id, request},
 ``cancel`` {id}, ``call`` {id, method, args}, ``close``.
 child -> parent: ``ready`` {pid}, ``load_failed`` {error}, ``accepted`` {id},
-``rejected`` {id, error}, ``chunk`` {id, chunk}, ``result`` {id, value},
-``error`` {id, error}, ``closed``.
+``rejected`` {id, error}, ``chunks`` {items: [[id, chunk], ...]}, ``result`` {id,
+value}, ``error`` {id, error}, ``closed``.
+
+A ``chunks`` frame carries what one `llama_decode` produced for every stream
+(the engine's ``flush`` hook), so 8 streams cost one write and one wake-up of
+the daemon's reader per step, not 8. The reader takes whatever bytes are
+waiting in one ``recv``, so frames that queued while it was busy are parsed
+from one read.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ __all__ = [
 _HEADER = struct.Struct(">I")
 # Large enough for a big embedding batch, small enough that a corrupt length cannot exhaust memory.
 MAX_FRAME_BYTES = 256 * 1024 * 1024
+_READ_SIZE = 1 << 16  # one recv takes up to this much of what is waiting
 
 
 class ProtocolError(EngineError):
@@ -59,11 +66,15 @@ class ProtocolError(EngineError):
 
 
 class FrameChannel:
-    """Send and receive frames on a connected stream socket; sends are serialized by a lock."""
+    """Send and receive frames on a connected stream socket; sends are serialized by a lock.
+
+    `receive` is for one reader thread: it buffers what a ``recv`` brought beyond the frame.
+    """
 
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._send_lock = threading.Lock()
+        self._buffer = bytearray()
 
     def send(self, message: dict[str, Any]) -> None:
         data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
@@ -90,18 +101,29 @@ class FrameChannel:
         return message
 
     def _read_exactly(self, size: int) -> bytes | None:
-        parts: list[bytes] = []
-        left = size
-        while left:
+        buffer = self._buffer
+        if len(buffer) >= size:
+            data = bytes(buffer[:size])
+            del buffer[:size]
+            return data
+        parts = [bytes(buffer)]
+        have = len(buffer)
+        buffer.clear()
+        while have < size:
             try:
-                part = self.sock.recv(min(left, 1 << 20))
+                # At least _READ_SIZE: whatever frames wait behind this one come in the same read.
+                part = self.sock.recv(min(max(size - have, _READ_SIZE), 1 << 20))
             except (ConnectionResetError, OSError):
                 return None
             if not part:
                 return None
             parts.append(part)
-            left -= len(part)
-        return b"".join(parts)
+            have += len(part)
+        data = b"".join(parts)
+        if have == size:
+            return data
+        buffer += memoryview(data)[size:]
+        return data[:size]
 
     def close(self) -> None:
         try:

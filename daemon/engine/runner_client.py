@@ -264,14 +264,17 @@ class RunnerClient:
     def _route(self, message: dict[str, Any]) -> None:
         op = message["op"]
         request_id = message.get("id")
-        if op == "chunk":
-            chunk = decode_chunk(message["chunk"])
+        if op == "chunks":
+            # One lock round for the whole frame (every stream's chunk of one llama_decode).
+            chunks = [(item_id, decode_chunk(data)) for item_id, data in message["items"]]
             with self._lock:
-                stream = self._streams.get(request_id)  # type: ignore[arg-type]
-                if chunk.done:
-                    self._streams.pop(request_id, None)  # type: ignore[arg-type]
-            if stream is not None:
-                stream.push(chunk)
+                targets = [(self._streams.get(item_id), chunk) for item_id, chunk in chunks]
+                for item_id, chunk in chunks:
+                    if chunk.done:
+                        self._streams.pop(item_id, None)
+            for stream, chunk in targets:
+                if stream is not None:
+                    stream.push(chunk)
         elif op in ("accepted", "result", "rejected", "error"):
             with self._lock:
                 future = self._pending.pop(request_id, None)  # type: ignore[arg-type]

@@ -6,9 +6,11 @@ process that opens model weights, so a GGUF that makes llama.cpp abort takes
 down this process and nothing else. It exits when the parent says ``close``
 or when the socket reaches end-of-file (the parent is gone).
 
-Generation chunks are written straight from the engine thread; embeddings and
-other calls run on a small worker pool so a long embedding batch never delays
-reading the next message (a cancel, say).
+Generation chunks are written from the engine thread: its sinks collect the
+chunks of one `llama_decode` and its ``flush`` hook writes them as one
+``chunks`` frame (`Outbox`). Embeddings and other calls run on a small worker
+pool so a long embedding batch never delays reading the next message (a
+cancel, say).
 """
 
 from __future__ import annotations
@@ -36,9 +38,29 @@ from .protocol import (
 )
 from .types import Chunk
 
-__all__ = ["main"]
+__all__ = ["Outbox", "main"]
 
 _LOGGER = logging.getLogger("ingot.engine.runner")
+
+
+class Outbox:
+    """Chunks of many requests, sent as one ``chunks`` frame per `flush` (engine thread only, no lock)."""
+
+    def __init__(self, channel: FrameChannel) -> None:
+        self._channel = channel
+        self._items: list[list[Any]] = []
+
+    def add(self, request_id: int, chunk: Chunk) -> None:
+        self._items.append([request_id, encode_chunk(chunk)])
+
+    def flush(self) -> None:
+        if not self._items:
+            return
+        items, self._items = self._items, []
+        try:
+            self._channel.send({"op": "chunks", "items": items})
+        except OSError:
+            pass  # the parent is gone; serve() sees end-of-file next
 
 
 class _Live:
@@ -50,9 +72,10 @@ class _Live:
 
 
 class _Server:
-    def __init__(self, channel: FrameChannel, engine: Engine) -> None:
+    def __init__(self, channel: FrameChannel, engine: Engine, outbox: Outbox) -> None:
         self._channel = channel
         self._engine = engine
+        self._outbox = outbox
         self._live: dict[int, _Live] = {}
         self._live_lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ingot-runner-call")
@@ -111,7 +134,7 @@ class _Server:
                 if chunk.done:
                     with self._live_lock:
                         self._live.pop(request_id, None)
-                self._send({"op": "chunk", "id": request_id, "chunk": encode_chunk(chunk)})
+                self._outbox.add(request_id, chunk)
 
             with self._live_lock:
                 self._live[request_id] = live
@@ -174,13 +197,14 @@ def main(argv: list[str] | None = None) -> int:
             raise ProtocolError(f"expected 'load' first, got {hello.get('op')!r}")
         try:
             options = decode_load_options(hello.get("options"))
-            engine = Engine(options, max_queue=int(hello.get("max_queue", 512)))
+            outbox = Outbox(channel)
+            engine = Engine(options, max_queue=int(hello.get("max_queue", 512)), flush=outbox.flush)
         except (EngineError, TypeError, ValueError) as exc:
             error = exc if isinstance(exc, EngineError) else LoadError(f"bad load options: {exc}")
             channel.send({"op": "load_failed", "error": encode_error(error)})
             return 1
         channel.send({"op": "ready", "pid": os.getpid()})
-        _Server(channel, engine).serve()
+        _Server(channel, engine, outbox).serve()
         return 0
     finally:
         channel.close()

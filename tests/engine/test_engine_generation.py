@@ -299,3 +299,36 @@ def test_load_errors_are_load_errors(tmp_path: Path) -> None:
         Engine(LoadOptions(model_path=str(not_gguf)))
     with pytest.raises(LoadError, match="n_parallel"):
         Engine(LoadOptions(model_path=str(not_gguf), n_parallel=0))
+
+
+def test_flush_follows_every_decode_and_batches_the_streams_of_one_pass(counting_model: Path) -> None:
+    # The runner's wire sends one frame per flush: chunks must never wait past the pass that made them,
+    # and streams decoded together must share a flush.
+    events: list[tuple[str, int]] = []
+    done = threading.Event()
+    finished: set[int] = set()
+
+    def sink_for(request: int):  # noqa: ANN202 - a local factory
+        def sink(chunk: object) -> None:
+            events.append(("chunk", request))
+            if getattr(chunk, "done", False):
+                finished.add(request)
+                if len(finished) == 2:
+                    done.set()
+
+        return sink
+
+    options = LoadOptions(model_path=str(counting_model), n_ctx=128, n_parallel=2)
+    with Engine(options, flush=lambda: events.append(("flush", 0))) as engine:
+        for request in (1, 2):
+            engine.submit(GenerateRequest(f"the team {request}", greedy(20)), sink_for(request))
+        assert done.wait(30)
+        engine.close()
+    assert events[-1] == ("flush", 0)
+    between: list[set[int]] = [set()]
+    for kind, request in events:
+        if kind == "flush":
+            between.append(set())
+        else:
+            between[-1].add(request)
+    assert {1, 2} in between  # both streams' tokens of one pass went out in one flush

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -95,3 +96,58 @@ def test_errors_keep_their_type_and_details() -> None:
     assert isinstance(oom, LoadError) and oom.out_of_memory
     assert isinstance(decode_error(encode_error(QueueFullError("busy"))), QueueFullError)
     assert "ValueError" in str(decode_error({"kind": "ValueError", "message": "x"}))
+
+
+def test_frames_sent_back_to_back_arrive_whole_and_in_order(channels: tuple[FrameChannel, FrameChannel]) -> None:
+    # The reader takes what is waiting in one recv; frames behind the first must come out intact.
+    a, b = channels
+    big = "x" * (3 << 20)  # larger than one read: joined from parts, with the next frame behind it
+    messages = [{"op": "chunks", "items": [[i, {"text": f"t{i}"}]]} for i in range(50)]
+
+    def write() -> None:  # in a thread: the big frame fills the socket buffer until it is read
+        for message in messages[:25]:
+            a.send(message)
+        a.send({"op": "result", "id": 1, "value": big})
+        for message in messages[25:]:
+            a.send(message)
+        a.sock.shutdown(socket.SHUT_WR)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    received = [b.receive() for _ in range(51)]
+    writer.join()
+    assert received[:25] == messages[:25]
+    assert received[25] == {"op": "result", "id": 1, "value": big}
+    assert received[26:] == messages[25:]
+    assert b.receive() is None
+
+
+def test_a_frame_split_over_many_writes_is_reassembled(channels: tuple[FrameChannel, FrameChannel]) -> None:
+    a, b = channels
+    body = b'{"op":"chunks","items":[[3,{"text":"h\xc3\xa9"}]]}'
+    raw = struct.pack(">I", len(body)) + body
+    for i in range(len(raw)):
+        a.sock.sendall(raw[i : i + 1])
+    assert b.receive() == {"op": "chunks", "items": [[3, {"text": "hé"}]]}
+
+
+def test_the_outbox_sends_one_frame_per_flush_and_nothing_when_empty(
+    channels: tuple[FrameChannel, FrameChannel],
+) -> None:
+    from ingot.daemon.engine.runner_main import Outbox
+
+    a, b = channels
+    outbox = Outbox(a)
+    outbox.flush()  # nothing collected: no frame
+    outbox.add(1, Chunk("a"))
+    outbox.add(2, Chunk("b"))
+    outbox.flush()
+    final = Chunk("", done=True, done_reason=DoneReason.STOP, metrics=Metrics(completion_tokens=1))
+    outbox.add(1, final)
+    outbox.flush()
+    outbox.flush()
+    a.close()
+    first, second = b.receive(), b.receive()
+    assert first == {"op": "chunks", "items": [[1, encode_chunk(Chunk("a"))], [2, encode_chunk(Chunk("b"))]]}
+    assert second is not None and decode_chunk(second["items"][0][1]) == final
+    assert b.receive() is None
