@@ -19,6 +19,7 @@ class StopFilter:
     def __init__(self, stops: Sequence[str]) -> None:
         self._stops = tuple(stop for stop in stops if stop)
         self._longest = max((len(stop) for stop in self._stops), default=0)
+        self._firsts = frozenset(stop[0] for stop in self._stops)
         self._held = ""
 
     def feed(self, text: str) -> tuple[str, bool]:
@@ -40,9 +41,15 @@ class StopFilter:
         return held
 
     def _held_suffix(self, buffer: str) -> int:
-        # The longest tail of `buffer` that some stop string starts with.
-        for size in range(min(len(buffer), self._longest - 1), 0, -1):
-            tail = buffer[-size:]
-            if any(stop.startswith(tail) for stop in self._stops):
-                return size
+        # The longest tail of `buffer` that some stop string starts with. Such a tail begins with
+        # a stop's first character; most tokens' text holds none, which settles them at once.
+        start = max(len(buffer) - self._longest + 1, 0)
+        region = buffer[start:]
+        if not any(first in region for first in self._firsts):
+            return 0
+        for i in range(start, len(buffer)):
+            if buffer[i] in self._firsts:
+                tail = buffer[i:]
+                if any(stop.startswith(tail) for stop in self._stops):
+                    return len(buffer) - i
         return 0

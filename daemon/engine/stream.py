@@ -4,6 +4,11 @@ A producer (the engine thread, or the client's socket reader) pushes chunks or
 one exception; the consumer iterates. Iteration ends after the chunk with
 done=True, or raises the pushed exception (RunnerDiedError when a runner
 died). Many streams live side by side; each is consumed by one caller.
+
+A consumer that forwards chunks one message each (the daemon's servicers)
+iterates `joined()`: when it fell behind, the text of every chunk already
+waiting comes as one chunk, so a slow client costs one message per wake-up,
+not one per token.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ class RequestStream(Iterator[Chunk]):
         self._cancel_once = threading.Lock()
         self._cancelled = False
         self._finished = False
+        self._held: Chunk | BaseException | None = None  # taken from the queue by joined(), not yet returned
 
     # -- producer side ------------------------------------------------------------------------
 
@@ -49,13 +55,40 @@ class RequestStream(Iterator[Chunk]):
         """
         if self._finished:
             raise StopIteration
-        item = self._queue.get(timeout=timeout)
+        item = self._held
+        if item is None:
+            item = self._queue.get(timeout=timeout)
+        else:
+            self._held = None
         if isinstance(item, BaseException):
             self._finished = True
             raise item
         if item.done:
             self._finished = True
         return item
+
+    def joined(self) -> Iterator[Chunk]:
+        """The chunks, with the texts of those already queued behind one joined into it.
+
+        A final chunk (or an exception) is never merged into: it comes on its own, as from
+        iteration, so its done_reason, metrics and error keep their meaning.
+        """
+        while not self._finished:
+            chunk = self.get()
+            if chunk.done:
+                yield chunk
+                return
+            texts = [chunk.text]
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if isinstance(item, BaseException) or item.done:
+                    self._held = item
+                    break
+                texts.append(item.text)
+            yield chunk if len(texts) == 1 else Chunk(text="".join(texts))
 
     @property
     def finished(self) -> bool:

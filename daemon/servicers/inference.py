@@ -119,14 +119,18 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
     def _stream(
         self, lease: Lease, request: GenerateRequest, watch: CallWatch, record: RequestRecord
     ) -> Iterator[Chunk]:
-        """Chunks from the runner; the runner stops when the client goes away or the daemon shuts down."""
+        """Chunks from the runner; the runner stops when the client goes away or the daemon shuts down.
+
+        A client that reads slower than tokens come gets the waiting ones joined in one message.
+        """
         stream = lease.runner.generate(request)  # bad requests raise here, before any chunk
         lease.set_canceller(stream.cancel)
         remove = watch.on_cancel(stream.cancel)
         finished = False
         streamed = 0  # pieces seen so far, counted as tokens for the live rate until the final count arrives
         try:
-            for chunk in stream:
+            # A joined chunk may hold several tokens: the live count lags, the final metrics settle it.
+            for chunk in stream.joined():
                 if self._metrics is not None:
                     if not chunk.done and chunk.text:
                         streamed += 1

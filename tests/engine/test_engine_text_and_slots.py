@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import pytest
+import queue
 
-from ingot.daemon.engine import ContextOverflowError
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingot.daemon.engine import Chunk, ContextOverflowError, DoneReason, RequestStream
 from ingot.daemon.engine.context_window import fit_prompt
 from ingot.daemon.engine.detokenizer import IncrementalDetokenizer
 from ingot.daemon.engine.slots import Slot, choose_slot
@@ -38,6 +42,63 @@ def test_held_text_is_released_when_it_turns_out_not_to_be_a_stop() -> None:
 def test_earliest_of_several_stops_wins_and_unfinished_tail_flushes() -> None:
     assert run_filter(("cd", "b"), ["abcd"]) == (["a"], True)
     assert run_filter(("xyz",), ["abc", "x", "y"]) == (["abc", "", "", "xy"], False)
+
+
+def _reference_filter(stops: tuple[str, ...], pieces: list[str]) -> tuple[str, bool]:
+    # What a stop filter must emit in total: the text up to the earliest stop, or all of it.
+    text = "".join(pieces)
+    cuts = [i for i in (text.find(stop) for stop in stops) if i >= 0]
+    return (text[: min(cuts)], True) if cuts else (text, False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    stops=st.lists(st.text(alphabet="ab<|>\n", min_size=1, max_size=5), min_size=1, max_size=3),
+    pieces=st.lists(st.text(alphabet="ab<|>\nz", max_size=4), max_size=10),
+)
+def test_stop_filter_emits_exactly_the_text_before_the_earliest_stop(stops: list[str], pieces: list[str]) -> None:
+    emitted, stopped = run_filter(tuple(stops), pieces)
+    text, should_stop = _reference_filter(tuple(stops), pieces)
+    assert ("".join(emitted), stopped) == (text, should_stop)
+    # Nothing that could still become a stop is ever emitted early: every prefix emitted so far
+    # is a prefix of the final text.
+    flt, so_far = StopFilter(tuple(stops)), ""
+    for piece in pieces:
+        out, hit = flt.feed(piece)
+        so_far += out
+        assert text.startswith(so_far)
+        if hit:
+            break
+
+
+def test_joined_streams_merge_waiting_text_but_never_the_final_chunk() -> None:
+    stream = RequestStream(cancel=lambda: None)
+    for text in ("a", "b", "c"):
+        stream.push(Chunk(text))
+    final = Chunk("", done=True, done_reason=DoneReason.STOP)
+    stream.push(final)
+    assert list(stream.joined()) == [Chunk("abc"), final]
+    assert stream.finished
+
+    failing = RequestStream(cancel=lambda: None)
+    failing.push(Chunk("x"))
+    failing.push(Chunk("y"))
+    failing.push(RuntimeError("runner died"))
+    joined = failing.joined()
+    assert next(joined) == Chunk("xy")
+    with pytest.raises(RuntimeError, match="runner died"):
+        next(joined)
+
+
+def test_a_joined_stream_waits_for_the_next_chunk_when_none_is_queued() -> None:
+    stream = RequestStream(cancel=lambda: None)
+    stream.push(Chunk("a"))
+    joined = stream.joined()
+    assert next(joined) == Chunk("a")
+    with pytest.raises(queue.Empty):
+        stream.get(timeout=0.01)
+    stream.push(Chunk("", done=True, done_reason=DoneReason.LENGTH))
+    assert next(joined).done
 
 
 def test_no_stops_passes_text_through() -> None:
