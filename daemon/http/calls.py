@@ -12,9 +12,12 @@ thread, with `InProcessContext` standing in for `grpc.ServicerContext`:
 * `context.abort(code, message)` -- the servicers' only way of failing --
   raises `CallAborted`, which `ingot.daemon.http.errors` turns into an HTTP status.
 
-`ServicerCall` hands the messages to the event loop one by one and keeps
-reading them after the client has gone, so the servicer always finishes its
-request (and counts it in the metrics, cancelled ones too).
+`ServicerCall` hands the messages to the event loop and keeps reading them
+after the client has gone, so the servicer always finishes its request (and
+counts it in the metrics, cancelled ones too). The worker wakes the event loop
+only when it may be waiting: messages that arrive while it is busy join those
+already there, and `ready()` takes them all at once (a stream then writes them
+in one piece).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, NoReturn, TypeVar
@@ -126,7 +130,10 @@ class ServicerCall(Generic[Message]):
         peer: str,
     ) -> None:
         self._loop = asyncio.get_running_loop()
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._items: deque[Any] = deque()  # messages, then _END or _Failed
+        self._items_lock = threading.Lock()
+        self._wake_sent = False  # a wake-up is on its way to the loop, or the loop is not waiting
+        self._arrived = asyncio.Event()
         self._method = method
         self._request = request
         self.context = InProcessContext(peer)
@@ -150,15 +157,37 @@ class ServicerCall(Generic[Message]):
             self.context.end()
 
     def _deliver(self, item: Any) -> None:
+        with self._items_lock:
+            self._items.append(item)
+            if self._wake_sent:
+                return
+            self._wake_sent = True
         # RuntimeError: the event loop is closed -- the server stopped and nobody is listening.
         with contextlib.suppress(RuntimeError):
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+            self._loop.call_soon_threadsafe(self._arrived.set)
+
+    async def _take(self) -> Any:
+        while True:
+            with self._items_lock:
+                if self._items:
+                    return self._items.popleft()
+                self._wake_sent = False
+                self._arrived.clear()
+            await self._arrived.wait()
+
+    def ready(self) -> list[Message]:
+        """The messages already here, without waiting; the end or a failure stays for `next()`."""
+        messages: list[Message] = []
+        with self._items_lock:
+            while self._items and not isinstance(self._items[0], (_End, _Failed)):
+                messages.append(self._items.popleft())
+        return messages
 
     async def next(self) -> Message | None:
         """The next message; None after the last one, CallAborted when the servicer failed."""
         if self._finished:
             return None
-        item = await self._queue.get()
+        item = await self._take()
         if item is _END:
             self._finished = True
             return None

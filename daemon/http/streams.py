@@ -64,8 +64,12 @@ async def _pieces(first: Any, call: ServicerCall[Any], renderer: Renderer) -> As
     try:
         message = first
         while message is not None:
-            for piece in renderer.message(message):
-                yield piece
+            # Messages that came while this one was written go out with it, in one write.
+            pieces = list(renderer.message(message))
+            for waiting in call.ready():
+                pieces += renderer.message(waiting)
+            if pieces:
+                yield b"".join(pieces)
             message = await call.next()
         for piece in renderer.end():
             yield piece
