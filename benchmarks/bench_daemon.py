@@ -209,20 +209,21 @@ def timed(chunks: Iterator[object], started: float) -> tuple[float, float, list[
 class GrpcGenerate:
     """`ingot.v1.Inference/Generate` through the generated stub: raw prompt, greedy."""
 
-    def __init__(self, socket_path: Path) -> None:
+    def __init__(self, socket_path: Path, *, temperature: float = 0.0) -> None:
         import grpc
 
         from ingot.proto.ingot.v1 import inference_pb2_grpc
 
         self._channel = grpc.insecure_channel(f"unix:{socket_path}")
         self._stub = inference_pb2_grpc.InferenceStub(self._channel)
+        self._temperature = temperature
 
     def run(self, text: str, tokens: int) -> Stream:
         from ingot.proto.ingot.v1 import common_pb2, inference_pb2
 
         request = inference_pb2.GenerateRequest(
             model=MODEL, prompt=text, raw=True,
-            options=common_pb2.Options(num_predict=tokens, temperature=0.0, seed=SEED, repeat_penalty=1.0),
+            options=common_pb2.Options(num_predict=tokens, temperature=self._temperature, seed=SEED, repeat_penalty=1.0),
         )  # fmt: skip
         started = time.perf_counter()
         first, last, replies = timed(iter(self._stub.Generate(request, timeout=600)), started)

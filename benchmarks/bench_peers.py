@@ -79,16 +79,17 @@ TARGETS = {"llama_cpp": 2.5, "llama_cpp-stock": 2.5, "llama-server": 0.9}  # ing
 class OpenAICompletions:
     """Streaming `/v1/completions` through the official openai client; tokens from the final usage chunk."""
 
-    def __init__(self, base_url: str, extra_body: dict[str, object]) -> None:
+    def __init__(self, base_url: str, extra_body: dict[str, object], *, temperature: float = 0.0) -> None:
         import openai
 
         self._client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="unused", max_retries=0, timeout=600)
         self._extra_body = extra_body
+        self._temperature = temperature
 
     def run(self, text: str, tokens: int) -> Stream:
         started = time.perf_counter()
         chunks = self._client.completions.create(
-            model=MODEL, prompt=text, max_tokens=tokens, temperature=0.0, seed=SEED, stream=True,
+            model=MODEL, prompt=text, max_tokens=tokens, temperature=self._temperature, seed=SEED, stream=True,
             stream_options={"include_usage": True}, extra_body={"repeat_penalty": 1.0, **self._extra_body},
         )  # fmt: skip
         # The usage chunk comes last and carries no text: the first chunk is the first token.
