@@ -6,16 +6,18 @@ import argparse
 import os
 import re
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingot.daemon.address import AddressError, default_socket, parse_address
-from ingot.daemon.constants import LOG_FORMATS, TOKEN_ENV
+from ingot.daemon.address import SOCKET_ENV, AddressError, default_socket, parse_address
+from ingot.daemon.constants import LOG_FORMATS, SERVE_ENV, TOKEN_ENV
 from ingot.daemon.keepalive import DEFAULT_KEEP_ALIVE, KeepAliveError, parse_keep_alive
 from ingot.registry.home import IngotHome, default_registry
 
 if TYPE_CHECKING:
     from ingot.daemon.server import ServeConfig
+    from ingot.registry.mounted import ModelDir
 
 __all__ = ["parse_size", "register"]
 
@@ -35,8 +37,23 @@ elsewhere set INGOT_HOST=HOST:PORT.
 (/api/...) HTTP APIs, /health, /metrics and /openapi.json over the same
 models, with the same rule off loopback. See docs/http.md.
 
+--health HOST:PORT answers only the standard gRPC health service, without TLS
+or token (for Kubernetes' gRPC probes): service "" is readiness, "liveness"
+stays SERVING while the daemon drains its streams.
+
 Models load on first use and stay loaded for --keep-alive after their last
 request; requests may override it. See docs/api.md.
+
+--model-dir NAME=PATH serves a package mounted as a folder (a Kubernetes image
+volume: each layer a file named by its title) without copying it. A store on a
+read-only mount (or --read-only) is served without writing anything to it.
+See docs/kubernetes.md.
+
+In a container, options may come from the environment instead (a flag wins):
+  INGOT_SOCKET (--socket)  INGOT_LISTEN (--listen)  INGOT_HTTP (--http)
+  INGOT_HEALTH (--health)  INGOT_TLS_CERT / INGOT_TLS_KEY (--tls-cert / --tls-key)
+  INGOT_TOKEN, INGOT_TOKEN_FILE (--token-file)  INGOT_READ_ONLY=1 (--read-only)
+  INGOT_MODEL_DIRS (--model-dir; NAME=PATH entries separated by spaces or newlines)
 """
 
 
@@ -65,11 +82,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--socket", type=Path, help="unix socket path (default: $INGOT_HOME/ingot.sock)")
+    parser.add_argument(
+        "--socket", type=Path, help=f"unix socket path (default: ${SOCKET_ENV}, else $INGOT_HOME/ingot.sock)"
+    )
     parser.add_argument("--listen", metavar="HOST:PORT", help="also listen on TCP (loopback, or with TLS and a token)")
     parser.add_argument(
         "--http", metavar="HOST:PORT",
         help="also serve the OpenAI- and Ollama-compatible HTTP API, e.g. 127.0.0.1:11435 (off)",
+    )
+    parser.add_argument(
+        "--health", metavar="HOST:PORT",
+        help="also answer gRPC health checks, plaintext and without token, e.g. 0.0.0.0:7734 (off)",
     )
     parser.add_argument("--tls-cert", type=Path, metavar="PEM", help="TLS certificate (chain) for --listen and --http")
     parser.add_argument("--tls-key", type=Path, metavar="PEM", help="TLS private key for --listen and --http")
@@ -96,6 +119,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="on shutdown, how long requests in flight may run before they are cancelled (10)",
     )
     parser.add_argument(
+        "--model-dir", action="append", metavar="[NAME=]PATH", default=None,
+        help="serve the package mounted at PATH (an image volume) as NAME (default: the folder's name); repeatable",
+    )
+    parser.add_argument(
+        "--read-only", action="store_true", default=None,
+        help="never write to the store (automatic when it is on a read-only mount)",
+    )
+    parser.add_argument(
         "--config", type=Path, metavar="PATH",
         help="daemon config file; its watch: section runs a GitOps watcher (default: $INGOT_HOME/config.yaml)",
     )
@@ -113,14 +144,27 @@ def _config(args: argparse.Namespace) -> ServeConfig:
 
     env = os.environ
     home = IngotHome.from_env(env)
-    socket_path = args.socket.expanduser().absolute() if args.socket else default_socket(home.root).unix_path
+    socket_path = args.socket.expanduser().absolute() if args.socket else default_socket(home.root, env).unix_path
     assert socket_path is not None
-    listen = parse_address(args.listen) if args.listen else None
-    http = parse_address(args.http) if args.http else None
-    if (args.tls_cert is None) != (args.tls_key is None):
-        raise ConfigError("--tls-cert and --tls-key go together; give both")
-    tls = TLSFiles(args.tls_cert.expanduser(), args.tls_key.expanduser()) if args.tls_cert else None
-    token = read_token_file(args.token_file.expanduser()) if args.token_file else (env.get(TOKEN_ENV) or "").strip()
+
+    def option(name: str) -> str | None:
+        """The flag's value, else its environment variable's (SERVE_ENV), else None."""
+        value = getattr(args, name)
+        if value is not None:
+            return str(value)
+        return (env.get(SERVE_ENV[name]) or "").strip() or None
+
+    listen_text, http_text, health_text = option("listen"), option("http"), option("health")
+    listen = parse_address(listen_text) if listen_text else None
+    http = parse_address(http_text) if http_text else None
+    health = parse_address(health_text) if health_text else None
+    cert, key, token_file = option("tls_cert"), option("tls_key"), option("token_file")
+    if (cert is None) != (key is None):
+        raise ConfigError(
+            f"--tls-cert and --tls-key go together ({SERVE_ENV['tls_cert']} and {SERVE_ENV['tls_key']}); give both"
+        )
+    tls = TLSFiles(Path(cert).expanduser(), Path(key).expanduser()) if cert and key else None
+    token = read_token_file(Path(token_file).expanduser()) if token_file else (env.get(TOKEN_ENV) or "").strip()
     return ServeConfig(
         home=home,
         socket_path=socket_path,
@@ -136,7 +180,28 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         grace_seconds=args.grace,
         default_registry=default_registry(env),
         watch=load_daemon_config(home, args.config).watch,
+        health=health,
+        model_dirs=_model_dirs(args.model_dir, env),
+        read_only=_read_only(args.read_only, env),
     )
+
+
+def _model_dirs(flags: list[str] | None, env: Mapping[str, str]) -> tuple[ModelDir, ...]:
+    from ingot.registry.mounted import parse_model_dir
+
+    entries = flags if flags is not None else (env.get(SERVE_ENV["model_dir"]) or "").split()
+    return tuple(parse_model_dir(entry) for entry in entries)
+
+
+def _read_only(flag: bool | None, env: Mapping[str, str]) -> bool | None:
+    if flag:
+        return True
+    raw = (env.get(SERVE_ENV["read_only"]) or "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return None  # decided by the store's mount
+    if raw in ("1", "true", "yes"):
+        return True
+    raise ValueError(f"{SERVE_ENV['read_only']}={raw!r}: write 1 or 0")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -1,7 +1,9 @@
 """Where the daemon listens and where clients connect: `unix:PATH` or `host:port`.
 
 `INGOT_HOST` (clients) and `ingot serve --listen` (the daemon) share this
-syntax. Without either, both sides use the unix socket `$INGOT_HOME/ingot.sock`.
+syntax. Without either, both sides use the unix socket `$INGOT_SOCKET`, or
+`$INGOT_HOME/ingot.sock` (a read-only INGOT_HOME, as in a container, needs
+INGOT_SOCKET elsewhere).
 
     unix:/run/ingot.sock        a unix socket (also unix:///run/ingot.sock)
     /run/ingot.sock             a bare absolute path is a unix socket too
@@ -20,6 +22,7 @@ from pathlib import Path
 __all__ = [
     "DEFAULT_PORT",
     "HOST_ENV",
+    "SOCKET_ENV",
     "SOCKET_NAME",
     "Address",
     "AddressError",
@@ -30,6 +33,7 @@ __all__ = [
 ]
 
 HOST_ENV = "INGOT_HOST"
+SOCKET_ENV = "INGOT_SOCKET"
 SOCKET_NAME = "ingot.sock"
 DEFAULT_PORT = 7733
 
@@ -137,8 +141,12 @@ def _split_host_port(text: str) -> tuple[str, int]:
     return host.lower(), int(raw_port)
 
 
-def default_socket(home_root: Path) -> Address:
-    """The unix socket a daemon with this INGOT_HOME listens on."""
+def default_socket(home_root: Path, env: Mapping[str, str] | None = None) -> Address:
+    """The unix socket a daemon with this INGOT_HOME listens on: `$INGOT_SOCKET`, else `home/ingot.sock`."""
+    env = os.environ if env is None else env
+    raw = (env.get(SOCKET_ENV) or "").strip()
+    if raw:
+        return Address(unix_path=Path(raw).expanduser().absolute())
     return Address(unix_path=home_root / SOCKET_NAME)
 
 
@@ -147,7 +155,7 @@ def client_address(home_root: Path, env: Mapping[str, str] | None = None) -> Add
     env = os.environ if env is None else env
     raw = (env.get(HOST_ENV) or "").strip()
     if not raw:
-        return default_socket(home_root)
+        return default_socket(home_root, env)
     try:
         return parse_address(raw)
     except AddressError as exc:

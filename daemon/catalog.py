@@ -1,7 +1,8 @@
 """From a model name in a request to what the scheduler loads: package, GGUF facts, spec and plan.
 
-`Catalog.package(name)` reads the package from the store (ModelNotFoundError
-when absent); `spec()` fixes the load-time settings a request asks for;
+`Catalog.package(name)` finds the package among the mounted ones (`ingot
+serve --model-dir`, read once at start) or reads it from the store
+(ModelNotFoundError when absent); `spec()` fixes the load-time settings a request asks for;
 `plan()` asks the offload planner where the layers go given the memory free
 right now, and chains the planner's out-of-memory retry ladder.
 """
@@ -9,7 +10,7 @@ right now, and chains the planner's out-of-memory retry ladder.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from ingot.daemon.hardware.report import HardwareReport
 from ingot.daemon.lifecycle import LoadPlan, ModelSpec
 from ingot.daemon.options import LoadSettings
 from ingot.daemon.planner import ModelShape, Plan, next_attempt, plan_offload
+from ingot.registry.errors import ModelNotFoundError
 from ingot.registry.gguf_info import GGUFInfo, inspect_gguf
 from ingot.registry.package import Package, load_package
 from ingot.registry.reference import Reference
@@ -43,8 +45,11 @@ class Catalog:
         *,
         hardware: Callable[[], HardwareReport],
         n_parallel: int,
+        mounted: Mapping[str, Package] | None = None,
     ) -> None:
         self.store = store
+        # Packages mounted as folders, by normalized name; they shadow the store's tags of the same name.
+        self.mounted: Mapping[str, Package] = dict(mounted or {})
         self._hardware = hardware
         self._n_parallel = n_parallel
         self._lock = threading.Lock()
@@ -61,7 +66,16 @@ class Catalog:
 
     def package(self, name: str) -> Package:
         """The package `name` refers to; raises ReferenceError or ModelNotFoundError."""
-        return load_package(self.store, self.reference(name))
+        ref = self.reference(name)
+        mounted = self.mounted.get(ref.without_digest().tagged)
+        if mounted is None:
+            return load_package(self.store, ref)
+        if ref.digest is not None and ref.digest != mounted.digest:
+            raise ModelNotFoundError(
+                f"model '{ref.short}' not found: the mounted {mounted.reference.short} is {mounted.digest}",
+                hint="ask for the model without a digest, or mount that version",
+            )
+        return mounted
 
     def info(self, package: Package) -> GGUFInfo:
         """GGUF header facts of the package's weights (read once per weights digest)."""

@@ -6,7 +6,14 @@ Listeners:
   owner can connect, so it needs no token);
 * with `listen`, also TCP. Off loopback that requires TLS (`tls`) and a token
   (checked by `TokenAuthInterceptor`); on loopback both are optional (a token
-  given is still enforced).
+  given is still enforced);
+* with `health`, a plaintext TCP listener carrying only the standard health
+  service, for probes that speak neither TLS nor tokens (Kubernetes' native
+  gRPC probes). It tells nothing but SERVING / NOT_SERVING, so it may listen
+  anywhere. Service "" (and each ingot.v1 service) is readiness: SERVING once
+  every listener is up, NOT_SERVING from the start of shutdown.
+  `LIVENESS_SERVICE` stays SERVING until the process exits, so a liveness
+  probe never kills a daemon that is draining its streams.
 
 Each listener is its own `grpc.server` sharing the same servicers, so the
 token interceptor applies to TCP only. Both carry the ingot.v1 services, the
@@ -16,6 +23,14 @@ Shutdown (SIGTERM, SIGINT, or `Daemon.shutdown()`): health turns NOT_SERVING,
 new RPCs are refused, requests in flight get `grace_seconds` to finish, then
 are cancelled (their streams end with done_reason "cancelled"), runners are
 stopped and the socket file is removed. A second signal skips the grace period.
+The whole shutdown takes at most `grace_seconds + SHUTDOWN_MARGIN_S` (what a
+supervisor's kill timeout, e.g. terminationGracePeriodSeconds, must allow).
+
+The store is opened read-only when `read_only` says so or when it sits on a
+read-only mount (an image volume, a read-only PVC): serving then writes
+nothing there, and Pull/Create/Copy/Delete fail with FAILED_PRECONDITION.
+Packages mounted as folders (`model_dirs`, see ingot.registry.mounted) are
+read once at start and served beside the store's.
 """
 
 from __future__ import annotations
@@ -51,13 +66,15 @@ from ingot.daemon.signals import SignalWaiter
 from ingot.daemon.scheduler import Scheduler, SchedulerLimits
 from ingot.daemon.servicers import InferenceServicer, ModelsServicer, RuntimeServicer
 from ingot.proto.ingot.v1 import inference_pb2, inference_pb2_grpc, models_pb2, models_pb2_grpc, runtime_pb2, runtime_pb2_grpc
+from ingot.registry.errors import IngotError
 from ingot.registry.home import IngotHome
-from ingot.registry.store import Store
+from ingot.registry.mounted import ModelDir, load_model_dirs
+from ingot.registry.store import Store, is_read_only_path
 
 if TYPE_CHECKING:
     from ingot.daemon.http import HttpServer, HttpServices
 
-__all__ = ["ConfigError", "Daemon", "ServeConfig", "TLSFiles", "serve"]
+__all__ = ["LIVENESS_SERVICE", "SHUTDOWN_MARGIN_S", "ConfigError", "Daemon", "ServeConfig", "TLSFiles", "serve"]
 
 _log = logging.getLogger("ingot.daemon")
 
@@ -71,6 +88,12 @@ SERVICE_NAMES = (
 _MESSAGE_LIMIT = 64 * 1024 * 1024  # embeddings of many long inputs exceed gRPC's 4 MiB default
 # Spare worker threads beyond the admitted requests: ListRunning, health, Pull...
 _SPARE_WORKERS = 32
+# The health listener's service that stays SERVING while the process lives (liveness, not readiness).
+LIVENESS_SERVICE = "liveness"
+# What shutdown may take beyond --grace: the servers' own deadline after ours, the final
+# chunks of cancelled streams, runners stopping (see Daemon.shutdown).
+SHUTDOWN_MARGIN_S = 15.0
+_PROBE_WORKERS = 4
 
 
 class ConfigError(ValueError):
@@ -102,6 +125,12 @@ class ServeConfig:
     runner_startup_timeout: float = 120.0
     # The `watch:` section of config.yaml: a GitOps watcher running inside the daemon.
     watch: WatchConfig | None = None
+    # Plaintext, health-only listener for probes (Kubernetes gRPC probes speak neither TLS nor tokens).
+    health: Address | None = None
+    # Packages mounted as folders (image volumes), served without copying.
+    model_dirs: tuple[ModelDir, ...] = ()
+    # True: never write to the store; None: read-only when the store is on a read-only mount.
+    read_only: bool | None = None
 
     def check(self) -> None:
         """Raise ConfigError for settings that cannot work."""
@@ -131,6 +160,8 @@ class ServeConfig:
             missing = missing_protection(self.http, has_tls=self.tls is not None, has_token=bool(self.token))
             if missing:
                 raise ConfigError(f"serving HTTP on {self.http} (not loopback) requires {missing}; or use 127.0.0.1")
+        if self.health is not None and self.health.is_unix:
+            raise ConfigError("--health takes HOST:PORT, e.g. 0.0.0.0:7734 (probes connect over TCP)")
         if self.tls is not None:
             for label, path in (("certificate", self.tls.cert), ("key", self.tls.key)):
                 if not path.is_file():
@@ -198,6 +229,11 @@ def _socket_in_use(path: Path) -> bool:
 
 
 def _prepare_socket_path(path: Path) -> None:
+    if is_read_only_path(path.parent):
+        raise ConfigError(
+            f"cannot create the socket {path}: {path.parent} is read-only; "
+            "put it somewhere writable with INGOT_SOCKET or --socket, e.g. /tmp/ingot.sock"
+        )
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     try:
         mode = path.lstat().st_mode
@@ -224,14 +260,26 @@ class Daemon:
         # grpc's health servicer says SERVING for "" from birth; clients wait for
         # SERVING, so it must mean every listener (HTTP included) is up.
         self._health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        # The probe listener's own servicer: it keeps LIVENESS_SERVICE up while the rest drains.
+        self._probe_health = health.HealthServicer(experimental_non_blocking=True)
+        self._probe_health.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+        self._probe_server: grpc.Server | None = None
+        self.health_port: int | None = None
         sources = ProbeSources.from_env(os.environ)
         self._hardware = _Hardware(sources)
         self.monitoring = Monitoring(devices=DeviceMonitor(sources, self._hardware.devices))
         self.tcp_port: int | None = None
         self.http: HttpServer | None = None
         self.watcher: Watcher | None = None
-        store = Store.open(config.home)
-        self.catalog = Catalog(store, hardware=self._hardware.report, n_parallel=config.parallel)
+        read_only = config.read_only if config.read_only is not None else is_read_only_path(config.home.models)
+        store = Store.open(config.home, read_only=read_only)
+        try:
+            mounted = load_model_dirs(config.model_dirs)
+        except IngotError as exc:
+            raise ConfigError(f"--model-dir: {exc}") from None
+        if read_only:
+            _log.info("the store %s is read-only: pulls, creates and deletes are refused", store.root)
+        self.catalog = Catalog(store, hardware=self._hardware.report, n_parallel=config.parallel, mounted=mounted)
         self.scheduler = Scheduler(
             start_runner=self._start_runner,
             plan_load=self.catalog.plan,
@@ -284,10 +332,36 @@ class Daemon:
         )
         return server
 
+    def _set_ready(self, status: int) -> None:
+        for servicer in (self._health, self._probe_health):
+            servicer.set("", status)
+            for name in SERVICE_NAMES:
+                servicer.set(name, status)
+
+    def _start_probe_listener(self, address: Address) -> None:
+        server = grpc.server(
+            futures.ThreadPoolExecutor(max_workers=_PROBE_WORKERS, thread_name_prefix="ingot-probe"),
+            options=[("grpc.so_reuseport", 0)],
+        )
+        health_pb2_grpc.add_HealthServicer_to_server(self._probe_health, server)
+        try:
+            port = server.add_insecure_port(address.grpc_target)
+        except RuntimeError as exc:
+            raise ConfigError(f"cannot listen on {address} (--health): {exc} (is the port in use?)") from None
+        if port == 0:
+            raise ConfigError(f"cannot listen on {address} (--health): the address is in use or not available")
+        self._probe_health.set(LIVENESS_SERVICE, health_pb2.HealthCheckResponse.SERVING)
+        server.start()
+        self._probe_server = server
+        self.health_port = port
+
     def start(self) -> None:
         config = self.config
         self._hardware.warm_up()
         _prepare_socket_path(config.socket_path)
+        if config.health is not None:
+            # First, so that liveness answers while the other listeners come up.
+            self._start_probe_listener(config.health)
         unix_server = self._server(())
         # The socket is created with the umask in force: make it 0600 from birth.
         old_umask = os.umask(0o177)
@@ -321,9 +395,7 @@ class Daemon:
             self._servers.append(tcp_server)
         if config.http is not None:
             self.http = self._start_http(config.http)
-        self._health.set("", health_pb2.HealthCheckResponse.SERVING)
-        for name in SERVICE_NAMES:
-            self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._set_ready(health_pb2.HealthCheckResponse.SERVING)
         if config.watch is not None:
             # The watcher hot-swaps through this daemon's own socket, as any client would.
             self.watcher = start_watcher(
@@ -339,6 +411,8 @@ class Daemon:
             where.append(f"{config.listen.host}:{self.tcp_port} ({scheme}, {auth})")
         if self.http is not None:
             where.append(f"HTTP {self.http.url}")
+        if config.health is not None:
+            where.append(f"health {config.health.host}:{self.health_port}")
         _log.info(
             "ingot daemon listening on %s",
             ", ".join(where),
@@ -378,6 +452,8 @@ class Daemon:
     def _abort_start(self) -> None:
         for server in self._servers:
             server.stop(None)
+        if self._probe_server is not None:
+            self._probe_server.stop(None)
         self._remove_socket()
         self.scheduler.close()
 
@@ -403,6 +479,7 @@ class Daemon:
         if self.watcher is not None:
             self.watcher.stop()
         self._health.enter_graceful_shutdown()
+        self._set_ready(health_pb2.HealthCheckResponse.NOT_SERVING)
         if self.http is not None:
             self.http.stop_jobs()  # first: a batch job must not see the refusals below as failures
         self.scheduler.begin_shutdown()
@@ -421,6 +498,8 @@ class Daemon:
             _log.warning("the HTTP listener did not stop within the grace period")
         self.scheduler.close()
         self._remove_socket()
+        if self._probe_server is not None:
+            self._probe_server.stop(None)  # last: liveness holds until nothing is left to drain
         _log.info("ingot daemon stopped")
         self._stopped.set()
 

@@ -11,6 +11,7 @@ Modules (import them directly; this package only re-exports the main names):
 | `locks` | flock-based inter-process locks |
 | `mediatypes` | every media type and annotation key |
 | `package` | `build_package` / `load_package` (ModelPack manifests) |
+| `mounted` | packages mounted as folders (Kubernetes image volumes), served without copying |
 | `errors` | the `IngotError` tree |
 | `gguf_info`, `synthetic`, `quantize`, `oci/` | GGUF inspection, test models, quantization, push/pull |
 

@@ -11,7 +11,8 @@ The tree::
         ├── BlobNotFoundError               a blob a manifest names is missing
         ├── DigestMismatchError             content does not hash to the digest or size it claims
         ├── BlobModifiedError               a hardlinked source file was edited after `ingot create`
-        └── LockTimeoutError                another process held a store lock for too long
+        ├── LockTimeoutError                another process held a store lock for too long
+        └── ReadOnlyStoreError              a write to a store opened read-only (an image volume, a read-only PVC)
 
 Every error keeps the bare message in `.message` and an optional `.hint`
 (what to do next); `str()` joins them with "; " so the CLI prints one line.
@@ -30,6 +31,7 @@ __all__ = [
     "LockTimeoutError",
     "ModelNotFoundError",
     "PackageError",
+    "ReadOnlyStoreError",
     "ReferenceError",
     "StoreError",
 ]
@@ -80,3 +82,7 @@ class BlobModifiedError(StoreError):
 
 class LockTimeoutError(StoreError, TimeoutError):
     """A store lock was not acquired in time."""
+
+
+class ReadOnlyStoreError(StoreError):
+    """Something asked to write to a store opened read-only."""

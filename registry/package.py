@@ -46,12 +46,16 @@ __all__ = [
     "build_package",
     "canonical_json",
     "format_param_size",
+    "layer_annotations",
     "load_package",
+    "model_config",
+    "package_from_runtime",
     "resolve_from",
 ]
 
 WEIGHTS_FILEPATH = "model.gguf"
 MODELFILE_FILEPATH = "ingot-modelfile.json"
+ADAPTERS_FOLDER = "adapters"
 RUNTIME_SCHEMA_VERSION = 1
 SOURCE_DATE_EPOCH = "SOURCE_DATE_EPOCH"
 
@@ -194,6 +198,31 @@ def resolve_from(
 # build
 
 
+def adapter_filepath(number: int) -> str:
+    """Where the `number`-th adapter (from 1) goes when a package is extracted."""
+    return f"{ADAPTERS_FOLDER}/adapter-{number}.gguf"
+
+
+def license_filepath(number: int) -> str:
+    """Where the `number`-th license (from 1) goes when a package is extracted."""
+    return "LICENSE" if number == 1 else f"LICENSE-{number}"
+
+
+def layer_title(filepath: str) -> str:
+    """The file name a layer gets in a mount: its filepath's last part (a mount is one flat folder)."""
+    return filepath.rsplit("/", 1)[-1]
+
+
+def layer_annotations(filepath: str) -> dict[str, str]:
+    """A layer's annotations: its ModelPack filepath, and its file name for runtimes that mount it.
+
+    CRI-O and podman mount each layer of an artifact as a file named by
+    `org.opencontainers.image.title` (the ORAS convention), not by the
+    ModelPack filepath; a Kubernetes image volume of a package needs both.
+    """
+    return {mt.ANNOTATION_FILEPATH: filepath, mt.ANNOTATION_TITLE: layer_title(filepath)}
+
+
 def _relabel(progress: ProgressCallback | None, label: str) -> ProgressCallback | None:
     if progress is None:
         return None
@@ -226,7 +255,8 @@ def _source_date(env: Mapping[str, str]) -> str | None:
     return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _model_config(info: GGUFInfo, annotations: Mapping[str, str], diff_ids: list[str]) -> dict[str, Any]:
+def model_config(info: GGUFInfo, annotations: Mapping[str, str], diff_ids: list[str]) -> dict[str, Any]:
+    """The ModelPack config document of a package: the GGUF's facts, descriptor fields, the layers' diffIds."""
     descriptor: dict[str, Any] = {"family": info.architecture}
     if info.name:
         descriptor["name"] = info.name
@@ -343,7 +373,7 @@ def build_package(
             info = base.info
             label = f"adding {base.path.name}"
             weights_desc = store.ingest_file(base.path, link=link, progress=_relabel(progress, label))
-        weights_desc = weights_desc.with_media_type(mt.MODEL_WEIGHT_RAW, {mt.ANNOTATION_FILEPATH: WEIGHTS_FILEPATH})
+        weights_desc = weights_desc.with_media_type(mt.MODEL_WEIGHT_RAW, layer_annotations(WEIGHTS_FILEPATH))
 
         merged = _merge(modelfile, parent.modelfile if parent is not None else None)
         if modelfile.adapters:
@@ -353,14 +383,14 @@ def build_package(
         else:
             adapter_descs = _adapter_layers(parent.manifest, parent.digest) if parent is not None else []
         adapter_descs = [
-            d.with_media_type(mt.INGOT_ADAPTER, {mt.ANNOTATION_FILEPATH: f"adapters/adapter-{i}.gguf"})
+            d.with_media_type(mt.INGOT_ADAPTER, layer_annotations(adapter_filepath(i)))
             for i, d in enumerate(adapter_descs, start=1)
         ]
         license_descs = [
             store.ingest_bytes(
                 text.encode("utf-8"),
                 media_type=mt.MODEL_DOC_RAW,
-                annotations={mt.ANNOTATION_FILEPATH: "LICENSE" if i == 1 else f"LICENSE-{i}"},
+                annotations=layer_annotations(license_filepath(i)),
             )
             for i, text in enumerate(merged.licenses, start=1)
         ]
@@ -380,10 +410,10 @@ def build_package(
         runtime_desc = store.ingest_bytes(
             canonical_json(runtime),
             media_type=mt.INGOT_MODELFILE,
-            annotations={mt.ANNOTATION_FILEPATH: MODELFILE_FILEPATH},
+            annotations=layer_annotations(MODELFILE_FILEPATH),
         )
         layers = [weights_desc, *adapter_descs, *license_descs, runtime_desc]
-        config = _model_config(info, manifest_annotations, [layer.digest for layer in layers])
+        config = model_config(info, manifest_annotations, [layer.digest for layer in layers])
         config_desc = store.ingest_bytes(canonical_json(config), media_type=mt.MODEL_CONFIG)
         manifest: dict[str, Any] = {
             "schemaVersion": 2,
@@ -539,13 +569,42 @@ def load_package(store: Store, ref: Reference) -> Package:
             raise PackageError(f"package {digest} refers to {needed}, which is not one of its layers")
     adapters = tuple(store.verified_blob_path(d, by_digest[d].size) for d in adapter_digests)
     licenses = tuple(store.read_blob(d).decode("utf-8", errors="replace") for d in license_digests)
+    return package_from_runtime(
+        reference=ref,
+        digest=digest,
+        manifest=manifest,
+        config=config if isinstance(config, dict) else {},
+        weights=weights,
+        runtime=runtime,
+        adapters=adapters,
+        licenses=licenses,
+        size=descriptor.size + config_desc.size + sum(layer.size for layer in layers),
+    )
+
+
+def package_from_runtime(
+    *,
+    reference: Reference,
+    digest: str,
+    manifest: Mapping[str, Any],
+    config: Mapping[str, Any],
+    weights: Path,
+    runtime: Mapping[str, Any],
+    adapters: tuple[Path, ...],
+    licenses: tuple[str, ...],
+    size: int,
+) -> Package:
+    """A Package from its located files and its runtime document (the ingot-modelfile.json layer).
+
+    Shared by packages in a store and packages mounted as folders (`ingot.registry.mounted`).
+    """
     messages = tuple(
         Message(str(m.get("role", "")), str(m.get("content", "")))
         for m in runtime.get("messages") or []
         if isinstance(m, dict)
     )
     modelfile = Modelfile(
-        base=ref.without_digest().short,
+        base=reference.without_digest().short,
         parameters=_parameters(runtime.get("parameters")),
         template=runtime.get("template"),
         system=runtime.get("system"),
@@ -562,12 +621,11 @@ def load_package(store: Store, ref: Reference) -> Package:
             template_source = TEMPLATE_FROM_PACKAGE
     if template_source not in (TEMPLATE_FROM_MODELFILE, TEMPLATE_FROM_GGUF, TEMPLATE_FROM_PACKAGE, TEMPLATE_NONE):
         template_source = TEMPLATE_FROM_MODELFILE if modelfile.template is not None else TEMPLATE_NONE
-    size = descriptor.size + config_desc.size + sum(layer.size for layer in layers)
     return Package(
-        reference=ref,
+        reference=reference,
         digest=digest,
         manifest=manifest,
-        config=config if isinstance(config, dict) else {},
+        config=config,
         weights=weights,
         adapters=adapters,
         modelfile=modelfile,

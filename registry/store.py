@@ -43,6 +43,12 @@ it, in order of preference:
    download, delete) never affects the blob. gc gives the file its mode back
    when it removes the blob and the file is the only other name left.
 3. copy, while hashing, in one pass (other filesystem, or `link=False`).
+
+A store opened with `read_only=True` (`ingot serve` on a read-only volume)
+writes nothing at all: no layout files, no locks, no link records. Readers
+never needed a lock (see above), so reading works unchanged; every write
+raises ReadOnlyStoreError. `is_read_only_path()` tells whether a folder sits
+on a read-only mount.
 """
 
 from __future__ import annotations
@@ -79,13 +85,14 @@ from ingot.registry.errors import (
     BlobNotFoundError,
     DigestError,
     DigestMismatchError,
+    ReadOnlyStoreError,
     StoreError,
 )
 from ingot.registry.home import IngotHome
 from ingot.registry.locks import file_lock, try_file_lock
 from ingot.registry.reference import Reference
 
-__all__ = ["BlobWriter", "Descriptor", "GcResult", "Store", "TagEntry"]
+__all__ = ["BlobWriter", "Descriptor", "GcResult", "Store", "TagEntry", "is_read_only_path"]
 
 OCTET_STREAM = "application/octet-stream"
 # `.incomplete` files and scratch files older than this are leftovers of a crash.
@@ -222,11 +229,32 @@ def _try_reflink(src: Path, dst: Path) -> bool:
         return False
 
 
-class Store:
-    """One OCI image layout on disk. Safe to use from many processes at once."""
+def is_read_only_path(path: Path) -> bool:
+    """True when `path` (or its nearest existing parent) is on a read-only mount, or not writable by us.
 
-    def __init__(self, root: str | Path) -> None:
+    Root passes every permission check, so a mount flag is the only thing
+    that stops root; both are asked.
+    """
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    try:
+        if os.statvfs(probe).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return not os.access(probe, os.W_OK)
+
+
+class Store:
+    """One OCI image layout on disk. Safe to use from many processes at once.
+
+    `read_only=True` opens it without writing anything (see the module docstring).
+    """
+
+    def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
         self.root = Path(root)
+        self.read_only = read_only
         self.blobs_dir = self.root / "blobs" / "sha256"
         self.partial_dir = self.root / "blobs" / ".partial"
         self.links_dir = self.root / ".links"
@@ -234,12 +262,20 @@ class Store:
         self.index_path = self.root / "index.json"
         self._index_lock = self.root / ".lock"
         self._gc_lock = self.root / ".gc.lock"
-        self._ensure_layout()
+        if not read_only:
+            self._ensure_layout()
 
     @classmethod
-    def open(cls, home: IngotHome | None = None) -> Store:
+    def open(cls, home: IngotHome | None = None, *, read_only: bool = False) -> Store:
         """The store of `home` (default: from $INGOT_HOME)."""
-        return cls((home or IngotHome.from_env()).models)
+        return cls((home or IngotHome.from_env()).models, read_only=read_only)
+
+    def _refuse_writes(self, what: str) -> None:
+        if self.read_only:
+            raise ReadOnlyStoreError(
+                f"cannot {what}: the store {self.root} is read-only",
+                hint="pull or create models where the store is writable (an init container, CI), then serve",
+            )
 
     def _ensure_layout(self) -> None:
         for d in (self.blobs_dir, self.partial_dir, self.links_dir, self.tmp_dir):
@@ -254,6 +290,7 @@ class Store:
     @contextmanager
     def writing(self) -> Iterator[None]:
         """Keep gc from running while a multi-step write (blobs, then manifest, then tag) is under way."""
+        self._refuse_writes("write to the store")
         with file_lock(self._gc_lock, shared=True):
             yield
 
@@ -321,7 +358,8 @@ class Store:
                     f"{record.get('source', 'a file')}, which was modified after it was added",
                     hint="run `ingot create` again (use --copy to keep an independent copy)",
                 )
-            self._write_link_record(digest, path.stat(), record.get("source"), record.get("mode"))
+            if not self.read_only:  # a read-only store re-hashes on each use instead
+                self._write_link_record(digest, path.stat(), record.get("source"), record.get("mode"))
         elif size is not None and st.st_size != size:
             raise DigestMismatchError(
                 f"blob {digest} has {st.st_size} bytes, {size} expected", hint="remove the model and pull it again"
@@ -369,6 +407,7 @@ class Store:
         is a scratch file the store may take over (quantize output): on the
         same filesystem it is renamed into place, leaving nothing to unlink.
         """
+        self._refuse_writes("add a file to the store")
         src = Path(src).expanduser().resolve()
         try:
             st = src.stat()
@@ -514,6 +553,7 @@ class Store:
 
     @contextmanager
     def _editing_index(self) -> Iterator[list[dict[str, Any]]]:
+        self._refuse_writes("change tags")
         with file_lock(self._index_lock):
             header, manifests = self._load_index()
             yield manifests
@@ -627,6 +667,7 @@ class Store:
         With `wait=False`, returns at once with `skipped=True` when another
         process is writing to the store.
         """
+        self._refuse_writes("collect garbage")
         if wait:
             with file_lock(self._gc_lock):
                 return self._collect()

@@ -152,6 +152,15 @@ class ModelsServicer(models_pb2_grpc.ModelsServicer):
             if tagged is not None:
                 summary.modified_at.CopyFrom(timestamp(tagged))
             response.models.append(summary)
+        for package in self._catalog.mounted.values():
+            response.models.append(
+                models_pb2.ModelSummary(
+                    name=package.reference.without_digest().short,
+                    digest=package.digest,
+                    size=package.size,
+                    details=model_details(package),
+                )
+            )
         return response
 
     @unary_errors

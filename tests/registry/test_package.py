@@ -12,10 +12,9 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-import gguf
 import jsonschema
-import numpy as np
 import pytest
+from lora_adapter import write_adapter
 
 from ingot.modelfile import Message, Modelfile, format_modelfile, parse
 from ingot.registry import mediatypes as mt
@@ -93,20 +92,6 @@ MODELPACK_CONFIG_SCHEMA: dict[str, Any] = {
 }
 
 
-def write_adapter(path: Path, *, kind: str = "adapter") -> Path:
-    writer = gguf.GGUFWriter(path, "llama")
-    writer.add_type(kind)
-    writer.add_string("adapter.type", "lora")
-    writer.add_float32("adapter.lora.alpha", 16.0)
-    writer.add_tensor("blk.0.attn_q.weight.lora_a", np.full((4, 64), 0.01, dtype=np.float32))
-    writer.add_tensor("blk.0.attn_q.weight.lora_b", np.full((64, 4), 0.02, dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 @pytest.fixture(scope="module")
 def weights_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("weights")
@@ -172,12 +157,13 @@ def test_package_is_a_modelpack_artifact(tmp_path: Path, project: Path) -> None:
     assert manifest["artifactType"] == mt.MODEL_ARTIFACT
     assert manifest["config"]["mediaType"] == mt.MODEL_CONFIG
     layers = manifest["layers"]
-    assert [(l["mediaType"], l["annotations"][mt.ANNOTATION_FILEPATH]) for l in layers] == [
-        (mt.MODEL_WEIGHT_RAW, "model.gguf"),
-        (mt.INGOT_ADAPTER, "adapters/adapter-1.gguf"),
-        (mt.MODEL_DOC_RAW, "LICENSE"),
-        (mt.MODEL_DOC_RAW, "LICENSE-2"),
-        (mt.INGOT_MODELFILE, "ingot-modelfile.json"),
+    # filepath: where a layer goes when extracted; title: its file name in a mount (an image volume).
+    assert [(l["mediaType"], l["annotations"]) for l in layers] == [
+        (mt.MODEL_WEIGHT_RAW, {mt.ANNOTATION_FILEPATH: "model.gguf", mt.ANNOTATION_TITLE: "model.gguf"}),
+        (mt.INGOT_ADAPTER, {mt.ANNOTATION_FILEPATH: "adapters/adapter-1.gguf", mt.ANNOTATION_TITLE: "adapter-1.gguf"}),
+        (mt.MODEL_DOC_RAW, {mt.ANNOTATION_FILEPATH: "LICENSE", mt.ANNOTATION_TITLE: "LICENSE"}),
+        (mt.MODEL_DOC_RAW, {mt.ANNOTATION_FILEPATH: "LICENSE-2", mt.ANNOTATION_TITLE: "LICENSE-2"}),
+        (mt.INGOT_MODELFILE, {mt.ANNOTATION_FILEPATH: "ingot-modelfile.json", mt.ANNOTATION_TITLE: "ingot-modelfile.json"}),
     ]
     assert store.blob_path(layers[0]["digest"]).read_bytes() == (project / "chat.gguf").read_bytes()
     assert store.blob_path(layers[3]["digest"]).read_bytes() == b"Apache-2.0"
