@@ -23,6 +23,7 @@ from ingot.cli.cmd_pull import read_entries
 from ingot.cli.main import build_parser
 from ingot.daemon.address import SOCKET_ENV
 from ingot.daemon.constants import SERVE_ENV, TOKEN_ENV
+from ingot.daemon.engine.types import Priority
 from ingot.daemon.server import LIVENESS_SERVICE, SHUTDOWN_MARGIN_S
 from ingot.registry.mounted import parse_model_dir
 from ingot.registry.reference import Reference
@@ -225,9 +226,11 @@ def test_the_autoscaler_metric_is_the_one_prometheus_adapter_serves(rendered: di
             for metric in hpa["spec"]["metrics"]:
                 assert metric["type"] == "Pods"
                 assert served.get(metric["pods"]["metric"]["name"]) == "ingot_queue_depth", tree
-    # daemon/http/metrics.py exports that name (the end-to-end test scrapes it from a live daemon too).
-    source = (REPO / "daemon/http/metrics.py").read_text()
-    assert '"ingot_queue_depth"' in source
+    # Only interactive requests call for another pod; the label value is one the daemon uses.
+    for rule in adapter["rules"]["custom"]:
+        (priority,) = re.findall(r'priority="(\w+)"', rule["metricsQuery"])
+        assert Priority(priority) is Priority.INTERACTIVE
+    # The end-to-end test (test_pod_commands.py) scrapes ingot_queue_depth from a live daemon.
 
 
 def test_one_service_monitor_scrapes_every_group_with_the_clients_token(rendered: dict[str, list[Obj]]) -> None:

@@ -32,6 +32,7 @@ from deploy_helpers import HostPod, Image, Obj, containerfile, flag, of_kind, on
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from image_volume import lay_out_image_volume
 from oci_registry_server import RegistryProcess, start_registry
+from prometheus_client.parser import text_string_to_metric_families
 from read_only import made_read_only, write_guard_env
 from shared_fixtures import registry_binary
 
@@ -122,6 +123,13 @@ def _scrape(port: int, ca: Path) -> str:
         return reply.read().decode()
 
 
+def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """The samples of one metric family in Prometheus text, by their sorted labels."""
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    assert name in families, f"/metrics has no {name}"
+    return {tuple(sorted(s.labels.items())): s.value for s in families[name].samples}
+
+
 class Server:
     """The serve container, started as the kubelet would after the init containers."""
 
@@ -209,7 +217,8 @@ def _drain_test(server: Server, serve: Obj, pod: Obj, ca: Path) -> None:
             client.models.Delete(models_pb2.DeleteRequest(model="llama"), timeout=10)
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "read-only" in refused.value.details()
         # The autoscaler's metric, scraped as the ServiceMonitor does, with the model loaded.
-        assert 'ingot_queue_depth{model="llama"} 0.0' in _scrape(server.http_port, ca)
+        depth = _samples(_scrape(server.http_port, ca), "ingot_queue_depth")
+        assert depth[(("model", "llama"), ("priority", "interactive"))] == 0
 
         # 4. SIGTERM with a stream in flight: it finishes (not cancelled) within the grace period.
         started = time.monotonic()
