@@ -2,4 +2,4 @@
 
 from __future__ import annotations
 
-from shared_fixtures import docker_config, private_environment  # noqa: F401 - fixtures, registered by import
+from shared_fixtures import docker_config, private_environment, registry  # noqa: F401 - fixtures, registered by import
