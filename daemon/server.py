@@ -271,13 +271,12 @@ class Daemon:
         self.tcp_port: int | None = None
         self.http: HttpServer | None = None
         self.watcher: Watcher | None = None
-        read_only = config.read_only if config.read_only is not None else is_read_only_path(config.home.models)
-        store = Store.open(config.home, read_only=read_only)
+        store = Store.open(config.home, read_only=config.read_only is True)  # or found on a read-only mount
         try:
             mounted = load_model_dirs(config.model_dirs)
         except IngotError as exc:
             raise ConfigError(f"--model-dir: {exc}") from None
-        if read_only:
+        if store.read_only:
             _log.info("the store %s is read-only: pulls, creates and deletes are refused", store.root)
         self.catalog = Catalog(store, hardware=self._hardware.report, n_parallel=config.parallel, mounted=mounted)
         self.scheduler = Scheduler(

@@ -44,8 +44,9 @@ it, in order of preference:
    when it removes the blob and the file is the only other name left.
 3. copy, while hashing, in one pass (other filesystem, or `link=False`).
 
-A store opened with `read_only=True` (`ingot serve` on a read-only volume)
-writes nothing at all: no layout files, no locks, no link records. Readers
+A store opened with `read_only=True` (`ingot serve` on a read-only volume), or
+found on a read-only mount, writes nothing at all: no layout files, no locks,
+no link records. Readers
 never needed a lock (see above), so reading works unchanged; every write
 raises ReadOnlyStoreError. `is_read_only_path()` tells whether a folder sits
 on a read-only mount.
@@ -254,7 +255,9 @@ class Store:
 
     def __init__(self, root: str | Path, *, read_only: bool = False) -> None:
         self.root = Path(root)
-        self.read_only = read_only
+        # A store on a read-only mount is read-only whatever the caller asked: `ingot list` in a
+        # pod whose store is an image volume or a read-only PVC reads it instead of failing to create it.
+        self.read_only = read_only or is_read_only_path(self.root)
         self.blobs_dir = self.root / "blobs" / "sha256"
         self.partial_dir = self.root / "blobs" / ".partial"
         self.links_dir = self.root / ".links"

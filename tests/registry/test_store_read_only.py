@@ -95,6 +95,9 @@ def test_a_read_only_mount_is_recognised(filled: Path) -> None:
             pytest.skip("neither a read-only bind mount nor chmod can make a folder read-only here")
         assert is_read_only_path(filled)
         assert is_read_only_path(filled / "blobs" / "not-yet")  # judged by its nearest existing folder
-        store = Store(filled, read_only=True)
+        store = Store(filled)  # not asked: the mount says so
+        assert store.read_only
         assert load_package(store, REF).reference == REF
+        with pytest.raises(ReadOnlyStoreError):
+            store.untag(REF)
     assert not is_read_only_path(filled)

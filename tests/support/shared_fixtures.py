@@ -19,6 +19,8 @@ from oci_registry_server import RegistryProcess, find_registry_binary, start_reg
 # Settings of the developer's shell that would point a test at their own daemon, registry or logins.
 _FOREIGN_SETTINGS = (
     "INGOT_HOST", "INGOT_HOME", "INGOT_SOCKET", "INGOT_REGISTRY", "INGOT_TOKEN", "INGOT_TLS_CA", "SOURCE_DATE_EPOCH",
+    "INGOT_LISTEN", "INGOT_HTTP", "INGOT_HEALTH", "INGOT_TLS_CERT", "INGOT_TLS_KEY", "INGOT_TOKEN_FILE",
+    "INGOT_MODEL_DIRS", "INGOT_READ_ONLY",
     "OLLAMA_HOST", "OLLAMA_API_KEY", "OPENAI_API_KEY", "OPENAI_BASE_URL",
 )  # fmt: skip
 
