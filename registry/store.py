@@ -265,7 +265,7 @@ class Store:
         self.index_path = self.root / "index.json"
         self._index_lock = self.root / ".lock"
         self._gc_lock = self.root / ".gc.lock"
-        if not read_only:
+        if not self.read_only:
             self._ensure_layout()
 
     @classmethod
