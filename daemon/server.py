@@ -277,7 +277,7 @@ class Daemon:
         except IngotError as exc:
             raise ConfigError(f"--model-dir: {exc}") from None
         if store.read_only:
-            _log.info("the store %s is read-only: pulls, creates and deletes are refused", store.root)
+            _log.info("the store %s is read-only: pulls, creates, deletes and the HTTP Batch API are off", store.root)
         self.catalog = Catalog(store, hardware=self._hardware.report, n_parallel=config.parallel, mounted=mounted)
         self.scheduler = Scheduler(
             start_runner=self._start_runner,
@@ -445,7 +445,8 @@ class Daemon:
         from ingot.daemon.http import HttpServices
 
         return HttpServices(
-            self.catalog, self.scheduler, self.config.default_registry, monitoring=self.monitoring, home=self.config.home
+            self.catalog, self.scheduler, self.config.default_registry, monitoring=self.monitoring, home=self.config.home,
+            read_only=self.catalog.store.read_only,
         )
 
     def _abort_start(self) -> None:

@@ -569,6 +569,8 @@ def load_package(store: Store, ref: Reference) -> Package:
             raise PackageError(f"package {digest} refers to {needed}, which is not one of its layers")
     adapters = tuple(store.verified_blob_path(d, by_digest[d].size) for d in adapter_digests)
     licenses = tuple(store.read_blob(d).decode("utf-8", errors="replace") for d in license_digests)
+    # A ModelPack or Docker Model Runner package without ingot's layer may carry its own chat template.
+    packaged = None if runtime_layers else _packaged_chat_template(store, layers)
     return package_from_runtime(
         reference=ref,
         digest=digest,
@@ -579,6 +581,7 @@ def load_package(store: Store, ref: Reference) -> Package:
         adapters=adapters,
         licenses=licenses,
         size=descriptor.size + config_desc.size + sum(layer.size for layer in layers),
+        packaged_template=packaged,
     )
 
 
@@ -593,9 +596,11 @@ def package_from_runtime(
     adapters: tuple[Path, ...],
     licenses: tuple[str, ...],
     size: int,
+    packaged_template: str | None = None,
 ) -> Package:
     """A Package from its located files and its runtime document (the ingot-modelfile.json layer).
 
+    `packaged_template` is the chat template layer of a package without ingot's runtime layer.
     Shared by packages in a store and packages mounted as folders (`ingot.registry.mounted`).
     """
     messages = tuple(
@@ -614,11 +619,9 @@ def package_from_runtime(
         requires=runtime.get("requires"),
     )
     template_source = runtime.get("templateSource")
-    if not runtime_layers:
-        packaged = _packaged_chat_template(store, layers)
-        if packaged is not None:
-            modelfile = dataclasses.replace(modelfile, template=packaged)
-            template_source = TEMPLATE_FROM_PACKAGE
+    if packaged_template is not None:
+        modelfile = dataclasses.replace(modelfile, template=packaged_template)
+        template_source = TEMPLATE_FROM_PACKAGE
     if template_source not in (TEMPLATE_FROM_MODELFILE, TEMPLATE_FROM_GGUF, TEMPLATE_FROM_PACKAGE, TEMPLATE_NONE):
         template_source = TEMPLATE_FROM_MODELFILE if modelfile.template is not None else TEMPLATE_NONE
     return Package(

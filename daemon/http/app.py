@@ -136,7 +136,7 @@ def create_app(services: HttpServices, *, token: str | None = None) -> FastAPI:
     app.include_router(ollama_router(ollama_servicers))
     app.include_router(web_router(ollama_servicers, monitoring))  # its chat box talks Ollama's /api/chat
     app.state.batch_jobs = None
-    if services.home is not None:
+    if services.home is not None and not services.read_only:  # the Batch API keeps its state in the home
         from .batch_api import batch_router
 
         app.state.batch_jobs = _batch_jobs(services, Servicers.over(services, monitoring, api="batch"))

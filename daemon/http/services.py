@@ -27,6 +27,8 @@ class HttpServices:
     # The daemon's metrics and device readings (Daemon.monitoring); None: a registry of this app's own.
     monitoring: Monitoring | None = None
     home: IngotHome | None = None  # the watcher's status on the web page; /v1/files and /v1/batches state (no such routes without)
+    # The home may not be written (a read-only store: an image volume, a read-only PVC): no /v1/files, /v1/batches.
+    read_only: bool = False
 
 
 @dataclass(frozen=True)

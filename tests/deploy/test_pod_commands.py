@@ -21,6 +21,7 @@ import signal
 import ssl
 import subprocess
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,12 +116,16 @@ def _wait_serving(process: subprocess.Popen[bytes], port: int, log: Path) -> Non
         time.sleep(0.05)
 
 
-def _scrape(port: int, ca: Path) -> str:
-    """GET /metrics the way the ServiceMonitor does: HTTPS, bearer token."""
+def _get(port: int, ca: Path, path: str) -> str:
+    """GET over HTTPS with the bearer token, as the ServiceMonitor and HTTP clients do."""
     context = ssl.create_default_context(cafile=str(ca))
-    request = urllib.request.Request(f"https://127.0.0.1:{port}/metrics", headers={"Authorization": f"Bearer {TOKEN}"})
+    request = urllib.request.Request(f"https://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {TOKEN}"})
     with urllib.request.urlopen(request, context=context, timeout=10) as reply:
         return reply.read().decode()
+
+
+def _scrape(port: int, ca: Path) -> str:
+    return _get(port, ca, "/metrics")
 
 
 def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
@@ -216,6 +221,10 @@ def _drain_test(server: Server, serve: Obj, pod: Obj, ca: Path) -> None:
         with pytest.raises(grpc.RpcError) as refused:
             client.models.Delete(models_pb2.DeleteRequest(model="llama"), timeout=10)
         assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION and "read-only" in refused.value.details()
+        # The Batch API keeps its state in INGOT_HOME: off in a read-only pod.
+        with pytest.raises(urllib.error.HTTPError) as absent:
+            _get(server.http_port, ca, "/v1/batches")
+        assert absent.value.code == 404
         # The autoscaler's metric, scraped as the ServiceMonitor does, with the model loaded.
         depth = _samples(_scrape(server.http_port, ca), "ingot_queue_depth")
         assert depth[(("model", "llama"), ("priority", "interactive"))] == 0
