@@ -14,6 +14,7 @@ from typing import Any, Union
 from collections.abc import Mapping, Sequence
 
 from .apitypes import ToolDecodeError, tools_from_json
+from .budget import DEFAULT_BUDGET, RenderBudget
 from .errors import TemplateError
 from .functions import FUNCTIONS
 from .inputs import ChatMessage, InputError, PromptInputs, Think, as_message, conversation
@@ -72,11 +73,12 @@ def _choose(template: Template | None, gguf_chat_template: str | None) -> Templa
 def render_inputs(template: Template | None, inputs: PromptInputs, *,
                   default_system: str | None = None, modelfile_messages: Sequence[Any] = (),
                   gguf_chat_template: str | None = None, bos_token: str = "",
-                  eos_token: str = "") -> str:
+                  eos_token: str = "", budget: RenderBudget = DEFAULT_BUDGET) -> str:
     """Render one chat request: `inputs` plus the model's SYSTEM and MESSAGE lines.
 
     The template is the Modelfile's if given, else the GGUF's chat template,
-    else Ollama's default ``{{ .Prompt }}``.
+    else Ollama's default ``{{ .Prompt }}``. The render runs against `budget`
+    (`TemplateBudgetError` when it goes over).
     """
     chosen = _choose(template, gguf_chat_template)
     messages = conversation(inputs, default_system=default_system,
@@ -84,41 +86,42 @@ def render_inputs(template: Template | None, inputs: PromptInputs, *,
     compiled = chosen.compiled
     if isinstance(compiled, JinjaPromptTemplate):
         return compiled.render(messages, tools=inputs.tools, think=inputs.think,
-                               bos_token=bos_token, eos_token=eos_token)
+                               bos_token=bos_token, eos_token=eos_token, budget=budget)
     try:
         tools = tools_from_json(inputs.tools)
     except ToolDecodeError as exc:
         raise InputError(str(exc)) from None
-    return compiled.render_chat(messages, tools=tools, think=inputs.think)
+    return compiled.render_chat(messages, tools=tools, think=inputs.think, budget=budget)
 
 
 def render_prompt(template: Template | None, *, messages: Sequence[ChatMessage | Mapping[str, Any]],
                   system: str | None = None, tools: Sequence[Mapping[str, Any]] | None = None,
                   think: Think = None, default_system: str | None = None,
                   modelfile_messages: Sequence[Any] = (), gguf_chat_template: str | None = None,
-                  bos_token: str = "", eos_token: str = "") -> str:
+                  bos_token: str = "", eos_token: str = "", budget: RenderBudget = DEFAULT_BUDGET) -> str:
     """The exact text the model receives for a chat.
 
     `messages` are the request's (ChatMessage or ``{"role", "content"}``
     mappings); `system` is a request-level system prompt; `default_system`
     is the Modelfile's SYSTEM (used unless the request starts with a system
     message); `modelfile_messages` are its MESSAGE lines, put before the
-    request's messages. Raises `TemplateError` for a template that fails and
-    `InputError` for malformed messages or tools.
+    request's messages. Raises `TemplateError` for a template that fails
+    (`TemplateBudgetError` when it goes over `budget`) and `InputError` for
+    malformed messages or tools.
     """
     inputs = PromptInputs(messages=tuple(as_message(m) for m in messages), system=system,
                           tools=tuple(tools) if tools is not None else None, think=think)
     return render_inputs(template, inputs, default_system=default_system,
                          modelfile_messages=modelfile_messages,
                          gguf_chat_template=gguf_chat_template, bos_token=bos_token,
-                         eos_token=eos_token)
+                         eos_token=eos_token, budget=budget)
 
 
 def render_generate(template: Template | None, prompt: str, system: str | None = None, *,
                     default_system: str | None = None, modelfile_messages: Sequence[Any] = (),
                     suffix: str | None = None, think: Think = None,
                     gguf_chat_template: str | None = None, bos_token: str = "",
-                    eos_token: str = "") -> str:
+                    eos_token: str = "", budget: RenderBudget = DEFAULT_BUDGET) -> str:
     """The exact text the model receives for a /generate-style prompt.
 
     As Ollama: the system prompt (`system`, else `default_system`), then the
@@ -134,7 +137,7 @@ def render_generate(template: Template | None, prompt: str, system: str | None =
                              "it never uses .Suffix")
         if prompt:
             assert isinstance(chosen.compiled, GoPromptTemplate)
-            return chosen.compiled.render_fill_in_middle(prompt, suffix, think)
+            return chosen.compiled.render_fill_in_middle(prompt, suffix, think, budget=budget)
     messages: list[Any] = []
     effective_system = system or default_system
     if effective_system:
@@ -142,4 +145,4 @@ def render_generate(template: Template | None, prompt: str, system: str | None =
     messages.extend(modelfile_messages)
     messages.append(ChatMessage(role="user", content=prompt))
     inputs = PromptInputs(messages=tuple(messages), think=think)
-    return render_inputs(chosen, inputs, bos_token=bos_token, eos_token=eos_token)
+    return render_inputs(chosen, inputs, bos_token=bos_token, eos_token=eos_token, budget=budget)

@@ -3,27 +3,27 @@
 Variables live on one stack (``$`` is the data); ``if``/``with``/``range``
 drop what they declared at their ``{{end}}``; a pipeline's previous value
 becomes the last argument of the next command; a missing map key prints
-``<no value>``. Execution is bounded (output size and steps) so a hostile
-template in a downloaded package cannot hang or exhaust the engine.
+``<no value>``; ``{{template "name" x}}`` runs a definition with a fresh
+stack whose ``$`` is ``x``. Every render runs against a `Meter` (see
+`budget.py`): each node is a step (the clock is read every few), each
+``range`` turn a loop iteration, each nested block or template call a level
+of depth, and the output and every string a function builds are counted as
+they grow, so a hostile template in a downloaded package cannot hang the
+daemon or exhaust its memory.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 from collections.abc import Mapping, Sequence
 
 from . import nodes as n
-from .errors import TemplateError, error_at
+from .budget import DEFAULT_BUDGET, NESTING_DEPTH, BudgetExceeded, Meter, RenderBudget, TemplateBudgetError, \
+    budget_hint
+from .errors import TemplateError, error_at, line_and_column
 from .functions import FUNCTIONS, FunctionError, GoFunction
 from .gofmt import format_value
 from .values import NIL, GoStruct, go_type_name, is_true, sorted_map_keys, unwrap
-
-MAX_OUTPUT_CHARS = 16 * 1024 * 1024
-"""A prompt longer than this is a runaway template, not a conversation."""
-
-MAX_STEPS = 2_000_000
-"""Nodes and commands one render may evaluate (a few thousand for a long chat)."""
 
 
 class _Missing:
@@ -40,6 +40,15 @@ class _ExecError(Exception):
         self.message = message
 
 
+class _OverBudget(Exception):
+    """`BudgetExceeded` with the position of the node that spent the last of it."""
+
+    def __init__(self, pos: int, exceeded: BudgetExceeded) -> None:
+        super().__init__(exceeded.message)
+        self.pos = pos
+        self.exceeded = exceeded
+
+
 class _Break(Exception):
     pass
 
@@ -48,56 +57,78 @@ class _Continue(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class Limits:
-    """Bounds on one render."""
-
-    max_output_chars: int = MAX_OUTPUT_CHARS
-    max_steps: int = MAX_STEPS
-
-
-DEFAULT_LIMITS = Limits()
-
-
 def execute(root: n.ListNode, data: Any, *, source: str, name: str,
             functions: Mapping[str, GoFunction] = FUNCTIONS,
-            limits: Limits = DEFAULT_LIMITS) -> str:
-    """Render `root` over `data`; errors are `TemplateError` at the node that failed."""
-    state = _State(functions, limits)
+            budget: RenderBudget = DEFAULT_BUDGET, meter: Meter | None = None) -> str:
+    """Render `root` over `data`; errors are `TemplateError` at the node that failed.
+
+    `meter` carries one render's spending across several executions (the
+    per-turn renders of a legacy template); without it a fresh one is
+    started against `budget`. Over budget: `TemplateBudgetError`.
+    """
+    state = _State(functions, meter if meter is not None else Meter(budget), root)
     state.vars.append(["$", data])
     try:
         state.walk(data, root)
     except _ExecError as exc:
         raise error_at(source, exc.pos, exc.message, name=name) from None
+    except _OverBudget as exc:
+        raise _budget_error(source, exc.pos, exc.exceeded, name) from None
     except (_Break, _Continue):  # pragma: no cover - the parser rejects these outside range
         raise TemplateError("{{break}} outside {{range}}", filename=name) from None
     except RecursionError:
-        raise TemplateError("template nests too deeply to execute", filename=name) from None
+        # The depth budget stops template recursion long before Python's limit;
+        # this is the backstop for a budget configured deeper than Python can go.
+        exceeded = state.meter.over(NESTING_DEPTH, "the template nests too deeply to execute")
+        raise _budget_error(source, 0, exceeded, name) from None
     return "".join(state.out)
 
 
+def _budget_error(source: str, pos: int, exceeded: BudgetExceeded, name: str) -> TemplateBudgetError:
+    line, column, source_line = line_and_column(source, pos)
+    return TemplateBudgetError(exceeded.message, limit=exceeded.key, filename=name, line=line, column=column,
+                               hint=budget_hint(exceeded.key), source_line=source_line)
+
+
 class _State:
-    def __init__(self, functions: Mapping[str, GoFunction], limits: Limits) -> None:
+    def __init__(self, functions: Mapping[str, GoFunction], meter: Meter, root: n.ListNode) -> None:
         self.functions = functions
-        self.limits = limits
+        self.meter = meter
         self.vars: list[list[Any]] = []
         self.out: list[str] = []
-        self.size = 0
-        self.steps = 0
+        self.definitions = {node.name: node for node in root.nodes if isinstance(node, n.DefineNode)}
 
     # --- output and bookkeeping ---
 
     def step(self, pos: int) -> None:
-        self.steps += 1
-        if self.steps > self.limits.max_steps:
-            raise _ExecError(pos, f"template execution exceeded {self.limits.max_steps} steps "
-                                  "(a runaway {{range}}?)")
+        try:
+            self.meter.tick()
+        except BudgetExceeded as exc:
+            raise _OverBudget(pos, exc) from None
 
     def write(self, pos: int, text: str) -> None:
-        self.size += len(text)
-        if self.size > self.limits.max_output_chars:
-            raise _ExecError(pos, f"template output exceeds {self.limits.max_output_chars} characters")
+        try:
+            self.meter.write(text)
+        except BudgetExceeded as exc:
+            raise _OverBudget(pos, exc) from None
         self.out.append(text)
+
+    def iterations(self, pos: int, count: int = 1) -> None:
+        try:
+            self.meter.iterate(count)
+        except BudgetExceeded as exc:
+            raise _OverBudget(pos, exc) from None
+
+    def nested(self, pos: int, dot: Any, body: n.ListNode) -> None:
+        """Walk `body` one level deeper."""
+        try:
+            self.meter.enter()
+        except BudgetExceeded as exc:
+            raise _OverBudget(pos, exc) from None
+        try:
+            self.walk(dot, body)
+        finally:
+            self.meter.leave()
 
     def set_var(self, pos: int, name: str, value: Any) -> None:
         for slot in reversed(self.vars):
@@ -129,6 +160,10 @@ class _State:
             self.walk_if_or_with(dot, node)
         elif isinstance(node, n.RangeNode):
             self.walk_range(dot, node)
+        elif isinstance(node, n.TemplateNode):
+            self.walk_template(dot, node)
+        elif isinstance(node, n.DefineNode):
+            pass  # collected before the walk; writes nothing where it stands
         elif isinstance(node, n.BreakNode):
             raise _Break()
         elif isinstance(node, n.ContinueNode):
@@ -141,11 +176,23 @@ class _State:
         try:
             value = self.eval_pipeline(dot, node.pipe)
             if is_true(value):
-                self.walk(value if isinstance(node, n.WithNode) else dot, node.body)
+                self.nested(node.pos, value if isinstance(node, n.WithNode) else dot, node.body)
             elif node.else_body is not None:
-                self.walk(dot, node.else_body)
+                self.nested(node.pos, dot, node.else_body)
         finally:
             del self.vars[mark:]
+
+    def walk_template(self, dot: Any, node: n.TemplateNode) -> None:
+        definition = self.definitions.get(node.name)
+        if definition is None:
+            raise _ExecError(node.pos, f"no such template {node.name!r}")
+        value = self.eval_pipeline(dot, node.pipe) if node.pipe is not None else None
+        # A called template sees only its own $, as in Go; the caller's variables come back after.
+        saved, self.vars = self.vars, [["$", value]]
+        try:
+            self.nested(node.pos, value, definition.body)
+        finally:
+            self.vars = saved
 
     def walk_range(self, dot: Any, node: n.RangeNode) -> None:
         mark = len(self.vars)
@@ -166,8 +213,9 @@ class _State:
                         self.set_var(decl[1].pos, decl[1].ident[0], element)
                     else:
                         self.vars[-2][1] = index
+                self.iterations(node.pos)
                 try:
-                    self.walk(element, node.body)
+                    self.nested(node.pos, element, node.body)
                 except _Continue:
                     pass
                 finally:
@@ -178,7 +226,7 @@ class _State:
             except _Break:
                 return
             if not ran and node.else_body is not None:
-                self.walk(dot, node.else_body)
+                self.nested(node.pos, dot, node.else_body)
         finally:
             del self.vars[mark:]
 
@@ -200,6 +248,9 @@ class _State:
         if isinstance(value, int) and not isinstance(value, bool):
             if len(node.pipe.decl) > 1:
                 raise _ExecError(node.pos, f"can't use {value} to iterate over more than one variable")
+            if value > self.meter.iterations_left():
+                # Known in advance: refuse before the first turn rather than after a million.
+                self.iterations(node.pos, value)
             for index in range(value):
                 one_iteration(index, index)
             return value > 0
@@ -345,9 +396,14 @@ class _State:
                 self.check_string(ident.pos, final)
             values.append(final)
         try:
+            if fn.builds_text:
+                # Stops the function as its result grows, not after it has filled memory.
+                return fn.call(*values, meter=self.meter)
             return fn.call(*values)
         except FunctionError as exc:
             raise _ExecError(ident.pos, f"error calling {fn.name}: {exc}") from None
+        except BudgetExceeded as exc:
+            raise _OverBudget(ident.pos, exc) from None
 
     def short_circuit(self, dot: Any, fn: GoFunction, args: Sequence[n.Argument],
                       final: Any) -> Any:

@@ -15,6 +15,7 @@ from typing import Any
 from collections.abc import Callable
 
 from . import apitypes, gofmt, gojson
+from .budget import Meter
 from .values import NIL, go_type_name, is_true
 
 
@@ -28,7 +29,9 @@ class GoFunction:
 
     `any_typed` parameters take ``nil`` (Go's ``any``); the others are
     ``reflect.Value`` parameters, which refuse an explicit ``nil``.
-    `string_first` marks printf's format parameter.
+    `string_first` marks printf's format parameter. `builds_text` functions
+    take the render's ``meter=`` and raise `BudgetExceeded` as soon as their
+    result grows past what it allows.
     """
 
     name: str
@@ -37,6 +40,7 @@ class GoFunction:
     variadic: bool = False
     any_typed: bool = False
     string_first: bool = False
+    builds_text: bool = False
 
 
 # --- comparison -----------------------------------------------------------
@@ -217,22 +221,22 @@ def go_slice(item: Any, *indexes: Any) -> Any:
 
 # --- printing -------------------------------------------------------------
 
-def go_printf(format_string: str, *args: Any) -> str:
-    return gofmt.sprintf(format_string, list(args))
+def go_printf(format_string: str, *args: Any, meter: Meter | None = None) -> str:
+    return gofmt.sprintf(format_string, list(args), meter=meter)
 
 
-def go_print(*args: Any) -> str:
-    return gofmt.sprint(list(args))
+def go_print(*args: Any, meter: Meter | None = None) -> str:
+    return gofmt.sprint(list(args), meter=meter)
 
 
-def go_println(*args: Any) -> str:
-    return gofmt.sprintln(list(args))
+def go_println(*args: Any, meter: Meter | None = None) -> str:
+    return gofmt.sprintln(list(args), meter=meter)
 
 
-def go_json(value: Any) -> str:
+def go_json(value: Any, *, meter: Meter | None = None) -> str:
     # Ollama ignores json.Marshal's error and prints the empty result.
     try:
-        return gojson.marshal(value)
+        return gojson.marshal(value, meter=meter)
     except gojson.UnsupportedValue:
         return ""
 
@@ -279,10 +283,10 @@ FUNCTIONS: dict[str, GoFunction] = {
         GoFunction("le", go_le, 2),
         GoFunction("gt", go_gt, 2),
         GoFunction("ge", go_ge, 2),
-        GoFunction("printf", go_printf, 1, variadic=True, any_typed=True, string_first=True),
-        GoFunction("print", go_print, 0, variadic=True, any_typed=True),
-        GoFunction("println", go_println, 0, variadic=True, any_typed=True),
-        GoFunction("json", go_json, 1, any_typed=True),
+        GoFunction("printf", go_printf, 1, variadic=True, any_typed=True, string_first=True, builds_text=True),
+        GoFunction("print", go_print, 0, variadic=True, any_typed=True, builds_text=True),
+        GoFunction("println", go_println, 0, variadic=True, any_typed=True, builds_text=True),
+        GoFunction("json", go_json, 1, any_typed=True, builds_text=True),
         GoFunction("currentDate", go_current_date, 0, variadic=True),
         GoFunction("yesterdayDate", go_yesterday_date, 0, variadic=True),
         GoFunction("toTypeScriptType", go_to_typescript_type, 1, any_typed=True),

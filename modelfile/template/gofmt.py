@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 from collections.abc import Callable
 
+from .budget import BoundedText, Meter
 from .values import NIL, GoStruct, go_type_name, sorted_map_keys
 
 _VERB = re.compile(r"%([+\-# 0]*)(\d+)?(?:\.(\d*))?(.?)", re.DOTALL)
@@ -192,19 +193,25 @@ def format_value(value: Any, *, plus: bool = False, depth: int = 0) -> str:
     return str(value)
 
 
-def sprint(args: list[Any]) -> str:
+def sprint(args: list[Any], *, meter: Meter | None = None) -> str:
     """fmt.Sprint: spaces between operands when neither side is a string."""
-    out: list[str] = []
+    out = BoundedText(meter, "the result of print")
     for index, arg in enumerate(args):
         if index > 0 and not isinstance(arg, str) and not isinstance(args[index - 1], str):
-            out.append(" ")
-        out.append(format_value(arg))
-    return "".join(out)
+            out.add(" ")
+        out.add(format_value(arg))
+    return out.text()
 
 
-def sprintln(args: list[Any]) -> str:
+def sprintln(args: list[Any], *, meter: Meter | None = None) -> str:
     """fmt.Sprintln: always spaces between operands, and a newline."""
-    return " ".join(format_value(arg) for arg in args) + "\n"
+    out = BoundedText(meter, "the result of println")
+    for index, arg in enumerate(args):
+        if index > 0:
+            out.add(" ")
+        out.add(format_value(arg))
+    out.add("\n")
+    return out.text()
 
 
 # --- printf ---------------------------------------------------------------
@@ -335,36 +342,50 @@ def spec_for(verb: str) -> _Spec:
     return _Spec("", None, None, verb)
 
 
-def sprintf(format_string: str, args: list[Any]) -> str:
-    """fmt.Sprintf with Go's output for bad verbs, missing and extra arguments."""
-    out: list[str] = []
+def _too_large(digits: str | None) -> bool:
+    """Go's parsenum overflow: it gives up once the number passes 1e6 with digits still to read."""
+    return digits is not None and len(digits) > 1 and int(digits[:-1]) > _MAX_NUMBER
+
+
+_MAX_NUMBER = 1_000_000
+
+
+def sprintf(format_string: str, args: list[Any], *, meter: Meter | None = None) -> str:
+    """fmt.Sprintf with Go's output for bad verbs, missing and extra arguments.
+
+    A width or precision too large for Go (over a million, roughly) makes Go
+    stop reading the format, with ``%!(NOVERB)``; so does this. With a
+    render's `meter`, a result longer than any value may be is refused as it grows.
+    """
+    out = BoundedText(meter, "the result of printf")
     arg_index = 0
     pos = 0
     while pos < len(format_string):
         percent = format_string.find("%", pos)
         if percent < 0:
-            out.append(format_string[pos:])
+            out.add(format_string[pos:])
             break
-        out.append(format_string[pos:percent])
+        out.add(format_string[pos:percent])
         match = _VERB.match(format_string, percent)
         assert match is not None
         flags, width, precision, verb = match.groups()
         pos = match.end()
-        if verb == "":
-            out.append("%!(NOVERB)")
+        if verb == "" or _too_large(width) or _too_large(precision):
+            out.add("%!(NOVERB)")
             break
         if verb == "%":
-            out.append("%")
+            out.add("%")
             continue
         spec = _Spec(flags, width, precision, verb)
         if arg_index >= len(args):
-            out.append(f"%!{verb}(MISSING)")
+            out.add(f"%!{verb}(MISSING)")
             continue
-        out.append(_format_one(spec, args[arg_index]))
+        out.check(max(spec.width or 0, spec.precision or 0))
+        out.add(_format_one(spec, args[arg_index]))
         arg_index += 1
     if arg_index < len(args):
         extra = ", ".join(
             "<nil>" if a is None or a is NIL else f"{go_type_name(a)}={format_value(a)}"
             for a in args[arg_index:])
-        out.append(f"%!(EXTRA {extra})")
-    return "".join(out)
+        out.add(f"%!(EXTRA {extra})")
+    return out.text()

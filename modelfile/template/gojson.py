@@ -13,6 +13,7 @@ import base64
 import math
 from typing import Any
 
+from .budget import BoundedText, Meter
 from .gofmt import format_float_shortest
 from .values import NIL, GoStruct, OrderedGoMap
 
@@ -25,22 +26,37 @@ class UnsupportedValue(ValueError):
     """A value encoding/json refuses (NaN, infinities)."""
 
 
-def quote(text: str) -> str:
-    """A JSON string the way Go's encoder (with HTML escaping) writes it."""
-    out = ['"']
-    for char in text:
-        code = ord(char)
-        if char in _SHORT_ESCAPES:
-            out.append(_SHORT_ESCAPES[char])
-        elif code < 0x20 or char in "<>&" or code in (0x2028, 0x2029):
-            out.append("\\u" + "".join(_HEX[(code >> shift) & 0xF] for shift in (12, 8, 4, 0)))
-        elif 0xD800 <= code <= 0xDFFF:
-            # Invalid UTF-8 (kept as surrogates) is written as the escape \ufffd, as in Go.
-            out.append("\\ufffd")
-        else:
-            out.append(char)
-    out.append('"')
-    return "".join(out)
+def _escape_for(code: int) -> str:
+    char = chr(code)
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    if 0xD800 <= code <= 0xDFFF:
+        # Invalid UTF-8 (kept as surrogates) is written as the escape \ufffd, as in Go.
+        return "\\ufffd"
+    return "\\u" + "".join(_HEX[(code >> shift) & 0xF] for shift in (12, 8, 4, 0))
+
+
+# Every character Go escapes, for str.translate (which does the work in C).
+_ESCAPES = {code: _escape_for(code) for code in (*range(0x20), *map(ord, '"\\<>&'), 0x2028, 0x2029,
+                                                 *range(0xD800, 0xE000))}
+
+# Long strings are quoted in slices of this many characters, so a limit stops
+# the work one slice past it rather than after the whole string.
+_SLICE = 1 << 16
+
+
+def quote(text: str, out: BoundedText | None = None) -> str:
+    """A JSON string the way Go's encoder (with HTML escaping) writes it.
+
+    With `out`, the quoted text is added to it (checked slice by slice) and
+    the empty string returned.
+    """
+    sink = out if out is not None else BoundedText(None, "")
+    sink.add('"')
+    for start in range(0, len(text), _SLICE):
+        sink.add(text[start:start + _SLICE].translate(_ESCAPES))
+    sink.add('"')
+    return "" if out is not None else sink.text()
 
 
 def _float(value: float) -> str:
@@ -69,58 +85,64 @@ def is_empty(value: Any) -> bool:
     return False
 
 
-def _encode(value: Any, out: list[str]) -> None:
+def _encode(value: Any, out: BoundedText) -> None:
     custom = getattr(value, "go_json", None)
     if custom is not None:
-        out.append(custom())
+        out.add(custom())
         return
     if value is None or value is NIL:
-        out.append("null")
+        out.add("null")
     elif isinstance(value, bool):
-        out.append("true" if value else "false")
+        out.add("true" if value else "false")
     elif isinstance(value, int):
-        out.append(str(value))
+        out.add(str(value))
     elif isinstance(value, float):
-        out.append(_float(value))
+        out.add(_float(value))
     elif isinstance(value, str):
-        out.append(quote(value))
+        quote(value, out)
     elif isinstance(value, (bytes, bytearray)):
-        out.append('"' + base64.b64encode(bytes(value)).decode("ascii") + '"')
+        out.check(len(value) * 4 // 3 + 4)
+        out.add('"' + base64.b64encode(bytes(value)).decode("ascii") + '"')
     elif isinstance(value, GoStruct):
-        out.append("{")
+        out.add("{")
         first = True
         for spec in value.JSON_FIELDS:
             field = getattr(value, spec.name)
             if spec.omitempty and is_empty(field):
                 continue
             if not first:
-                out.append(",")
+                out.add(",")
             first = False
-            out.append(quote(spec.key) + ":")
+            quote(spec.key, out)
+            out.add(":")
             _encode(field, out)
-        out.append("}")
+        out.add("}")
     elif isinstance(value, dict):
         keys = list(value) if isinstance(value, OrderedGoMap) else sorted(value, key=str)
-        out.append("{")
+        out.add("{")
         for index, key in enumerate(keys):
             if index:
-                out.append(",")
-            out.append(quote(str(key)) + ":")
+                out.add(",")
+            quote(str(key), out)
+            out.add(":")
             _encode(value[key], out)
-        out.append("}")
+        out.add("}")
     elif isinstance(value, (list, tuple)):
-        out.append("[")
+        out.add("[")
         for index, item in enumerate(value):
             if index:
-                out.append(",")
+                out.add(",")
             _encode(item, out)
-        out.append("]")
+        out.add("]")
     else:
         raise UnsupportedValue(f"json: unsupported type: {type(value).__name__}")
 
 
-def marshal(value: Any) -> str:
-    """json.Marshal(value) as text; `UnsupportedValue` where Go returns an error."""
-    out: list[str] = []
+def marshal(value: Any, *, meter: Meter | None = None) -> str:
+    """json.Marshal(value) as text; `UnsupportedValue` where Go returns an error.
+
+    With a render's `meter`, `BudgetExceeded` as soon as the text grows past what it allows.
+    """
+    out = BoundedText(meter, "the result of json")
     _encode(value, out)
-    return "".join(out)
+    return out.text()

@@ -1,7 +1,7 @@
 """Jinja chat templates (a GGUF's ``tokenizer.chat_template``, or a Jinja TEMPLATE).
 
 Rendered the way Hugging Face's ``apply_chat_template`` does, in Jinja's
-immutable sandbox: ``trim_blocks`` and ``lstrip_blocks`` on, the
+immutable sandbox with a render budget (`jinja_budget.py`): ``trim_blocks`` and ``lstrip_blocks`` on, the
 ``loopcontrols`` extension, a ``tojson`` filter that keeps non-ASCII text,
 and the globals ``raise_exception`` and ``strftime_now``. The context holds
 ``messages`` (dicts with ``role`` and ``content``, plus ``tool_calls``,
@@ -21,10 +21,12 @@ from collections.abc import Mapping, Sequence
 
 import jinja2
 import jinja2.ext
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .budget import DEFAULT_BUDGET, NESTING_DEPTH, BudgetExceeded, Meter, RenderBudget, TemplateBudgetError, \
+    budget_hint
 from .errors import TemplateError
 from .inputs import ChatMessage
+from .jinja_budget import BudgetedSandbox, render_chunks
 
 
 class _RaisedByTemplate(jinja2.TemplateError):
@@ -45,10 +47,9 @@ def _strftime_now(format_string: str) -> str:
     return datetime.datetime.now().strftime(format_string)
 
 
-def _environment() -> ImmutableSandboxedEnvironment:
-    env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
-                                        extensions=[jinja2.ext.loopcontrols])
-    env.filters["tojson"] = _tojson
+def _environment() -> BudgetedSandbox:
+    env = BudgetedSandbox(trim_blocks=True, lstrip_blocks=True, extensions=[jinja2.ext.loopcontrols])
+    env.set_filter("tojson", _tojson)
     env.globals["raise_exception"] = _raise_exception
     env.globals["strftime_now"] = _strftime_now
     return env
@@ -91,7 +92,7 @@ class JinjaPromptTemplate:
         self.name = name
         env = _environment()
         try:
-            code = env.compile(source, name=name, filename=name)
+            code = env.compile_budgeted(source, name=name)
         except jinja2.TemplateSyntaxError as exc:
             raise _error(source, name, f"Jinja syntax error: {exc.message}", exc.lineno,
                          hint="this template was read as Jinja because it uses {% ... %} "
@@ -101,7 +102,8 @@ class JinjaPromptTemplate:
         self._template = env.template_class.from_code(env, code, env.make_globals(None), None)
 
     def render(self, messages: Sequence[ChatMessage], *, tools: Sequence[Mapping[str, Any]] | None,
-               think: bool | str | None, bos_token: str, eos_token: str) -> str:
+               think: bool | str | None, bos_token: str, eos_token: str,
+               budget: RenderBudget = DEFAULT_BUDGET) -> str:
         context: dict[str, Any] = {
             "messages": [message_dict(m) for m in messages],
             "tools": [dict(t) for t in tools] if tools is not None else None,
@@ -113,16 +115,32 @@ class JinjaPromptTemplate:
             context["enable_thinking"] = bool(think)
         if isinstance(think, str):
             context["reasoning_effort"] = think
+        meter = Meter(budget)
         try:
-            return str(self._template.render(**context))
+            return render_chunks(self._template.generate(**context), meter)
+        except RecursionError:
+            # The depth budget stops macro recursion first; this is the backstop.
+            exceeded = meter.over(NESTING_DEPTH, "the template nests too deeply to execute")
+            raise self._budget_error(exceeded, None) from None
+        except BudgetExceeded as exc:
+            raise self._budget_error(exc, self._line_of(exc)) from None
         except Exception as exc:
             raise self._runtime_error(exc) from None
 
-    def _runtime_error(self, exc: Exception) -> TemplateError:
+    def _line_of(self, exc: BaseException) -> int | None:
         line = None
         for frame in traceback.extract_tb(exc.__traceback__):
             if frame.filename == self.name:
                 line = frame.lineno
+        return line
+
+    def _budget_error(self, exc: BudgetExceeded, line: int | None) -> TemplateBudgetError:
+        plain = _error(self.source, self.name, exc.message, line)
+        return TemplateBudgetError(exc.message, limit=exc.key, filename=plain.filename, line=plain.line,
+                                   column=plain.column, hint=budget_hint(exc.key), source_line=plain.source_line)
+
+    def _runtime_error(self, exc: Exception) -> TemplateError:
+        line = self._line_of(exc)
         if isinstance(exc, _RaisedByTemplate):
             return _error(self.source, self.name, f"the template refused the conversation: {exc}",
                           line, hint="the chat template's own check failed; look at the roles "

@@ -153,7 +153,30 @@ class ContinueNode:
     pos: int
 
 
-Node = Union[TextNode, ActionNode, ListNode, IfNode, WithNode, RangeNode, BreakNode, ContinueNode]
+@dataclass(frozen=True)
+class TemplateNode:
+    """``{{ template "name" pipeline }}``: run a named template with dot set to the pipeline's value."""
+
+    pos: int
+    name: str
+    pipe: PipeNode | None
+
+
+@dataclass(frozen=True)
+class DefineNode:
+    """``{{ define "name" }}body{{ end }}`` (or a ``block``'s body): writes nothing where it stands.
+
+    The parser moves every definition to the end of the root list; the
+    evaluator collects them from there before it runs the template.
+    """
+
+    pos: int
+    name: str
+    body: ListNode
+
+
+Node = Union[TextNode, ActionNode, ListNode, IfNode, WithNode, RangeNode, BreakNode, ContinueNode,
+             TemplateNode, DefineNode]
 BranchNode = Union[IfNode, WithNode, RangeNode]
 
 

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Sequence
 
 from . import apitypes as api
 from . import nodes as n
+from .budget import DEFAULT_BUDGET, Meter, RenderBudget
 from .evaluator import execute
 from .inputs import ChatMessage, Think, think_values
 
@@ -38,6 +39,12 @@ def _identifiers(node: Any) -> Iterable[str]:
             yield from _identifiers(child)
     elif isinstance(node, n.ActionNode):
         yield from _identifiers(node.pipe)
+    elif isinstance(node, n.TemplateNode):
+        if node.pipe is not None:
+            yield from _identifiers(node.pipe)
+    elif isinstance(node, n.DefineNode):
+        # Ollama's Vars walks every template of the set, the named ones too.
+        yield from _identifiers(node.body)
     elif isinstance(node, (n.IfNode, n.WithNode, n.RangeNode)):
         yield from _identifiers(node.pipe)
         yield from _identifiers(node.body)
@@ -63,7 +70,7 @@ def with_response(root: n.ListNode, end: int) -> n.ListNode:
         return root
     response = n.ActionNode(end, n.PipeNode(end, (), False, (
         n.CommandNode(end, (n.FieldNode(end, (RESPONSE_NODE_NAME,)),)),)))
-    return n.ListNode(root.pos, (*root.nodes, response))
+    return dataclasses.replace(root, nodes=(*root.nodes, response))
 
 
 def cut_after_response(root: n.ListNode) -> n.ListNode:
@@ -83,6 +90,8 @@ def cut_after_response(root: n.ListNode) -> n.ListNode:
         return cut
 
     def walk(node: Any) -> Any:
+        if isinstance(node, n.DefineNode):
+            return node  # a named template is its own tree in Go: never cut
         if deleted(node):
             return None
         if isinstance(node, n.ListNode):
@@ -154,31 +163,35 @@ class GoPromptTemplate:
     def supports_suffix(self) -> bool:
         return "suffix" in self.vars
 
-    def _run(self, root: n.ListNode, data: dict[str, Any]) -> str:
-        return execute(root, data, source=self.source, name=self.name)
+    def _run(self, root: n.ListNode, data: dict[str, Any], meter: Meter) -> str:
+        return execute(root, data, source=self.source, name=self.name, meter=meter)
 
-    def render_fill_in_middle(self, prompt: str, suffix: str, think: Think) -> str:
+    def render_fill_in_middle(self, prompt: str, suffix: str, think: Think, *,
+                              budget: RenderBudget = DEFAULT_BUDGET) -> str:
         return self._run(self.root, {"Prompt": prompt, "Suffix": suffix, "Response": "",
-                                     **think_values(think)})
+                                     **think_values(think)}, Meter(budget))
 
     def render_chat(self, messages: Sequence[ChatMessage], *, tools: api.Tools,
-                    think: Think) -> str:
+                    think: Think, budget: RenderBudget = DEFAULT_BUDGET) -> str:
         system, collated = collate(messages)
         values = think_values(think)
+        meter = Meter(budget)
         if self.uses_messages:
             return self._run(self.root, {
                 "System": system, "Messages": [to_api_message(m) for m in collated],
                 "Tools": tools, "Response": "", **values,
                 "Query": "", "Document": "", "Instruction": "",
-            })
-        return self._render_legacy(collated, values)
+            }, meter)
+        return self._render_legacy(collated, values, meter)
 
-    def _render_legacy(self, messages: Sequence[ChatMessage], think_values: dict[str, Any]) -> str:
+    def _render_legacy(self, messages: Sequence[ChatMessage], values: dict[str, Any],
+                       meter: Meter) -> str:
+        # One meter for every turn: the budget is the request's, not each turn's.
         out: list[str] = []
         turn = {"System": "", "Prompt": "", "Response": ""}
 
         def flush() -> None:
-            out.append(self._run(self.root, {**turn, **think_values}))
+            out.append(self._run(self.root, {**turn, **values}, meter))
             turn.update(System="", Prompt="", Response="")
 
         for message in messages:
@@ -192,6 +205,6 @@ class GoPromptTemplate:
                 turn["Prompt"] = message.content
             elif message.role == "assistant":
                 turn["Response"] = message.content
-        out.append(self._run(self.last_turn_root, {**turn, **think_values}))
+        out.append(self._run(self.last_turn_root, {**turn, **values}, meter))
         return "".join(out)
 

@@ -2,10 +2,11 @@
 
 The lexer splits the text into verbatim text and actions; the Lark grammar
 (`gotemplate.lark`) parses each action; this module nests ``if``/``range``/
-``with`` with their ``else``/``end``, and rejects what Go's parser rejects:
-undefined functions and variables, ``{{break}}`` outside ``{{range}}``, a
-missing ``{{end}}``, a literal as a later pipeline stage. Every error is a
-`TemplateError` at the template's line and column.
+``with``/``define``/``block`` with their ``else``/``end``, and rejects what
+Go's parser rejects: undefined functions and variables, ``{{break}}`` outside
+``{{range}}``, a missing ``{{end}}``, a literal as a later pipeline stage, a
+``{{define}}`` inside a block, two non-empty definitions of one name. Every
+error is a `TemplateError` at the template's line and column.
 """
 
 from __future__ import annotations
@@ -35,9 +36,10 @@ def _action_parser() -> Lark:
 class _Control:
     """A parsed control action (``if``, ``else``, ``end``...) waiting to be nested."""
 
-    kind: str               # if, else, else_if, else_with, end, range, with
+    kind: str               # if, else, else_if, else_with, end, range, with, define, block
     pos: int
     pipe: n.PipeNode | None
+    name: str = ""          # define and block: the template's name
 
 
 _Parsed = Union[n.Node, _Control]
@@ -87,13 +89,22 @@ class _ActionReader:
             return n.BreakNode(pos)
         if kind == "continue_action":
             return n.ContinueNode(pos)
-        if kind == "unsupported_action":
-            keyword = str(action.children[0])
-            raise self.fail(self.at(action.children[0]), f"{{{{{keyword}}}}} is not supported",
-                            hint="a prompt template is a single template: inline the text instead of "
-                                 "defining or calling named templates")
+        if kind in ("define_action", "template_action", "block_action"):
+            name = self.template_name(action.children[1])
+            pipe = self.pipeline(action.children[2]) if len(action.children) > 2 else None
+            if kind == "template_action":
+                return n.TemplateNode(pos, name, pipe)
+            return _Control(kind.removesuffix("_action"), pos, pipe, name)
         pipe = self.pipeline(action.children[0]) if action.children else None
         return _Control(kind.removesuffix("_action"), pos, pipe)
+
+    def template_name(self, tree: Tree) -> str:
+        token = tree.children[0]
+        assert isinstance(token, Token)
+        try:
+            return unquote_string(str(token))
+        except LiteralError as exc:
+            raise self.fail(self.at(token), str(exc)) from None
 
     def _syntax_error(self, exc: UnexpectedInput) -> TemplateError:
         body = self.item.body
@@ -204,6 +215,8 @@ class _TreeBuilder:
         self.index = 0
         self.variables: list[str] = ["$"]
         self.range_depth = 0
+        self.block_depth = 0
+        self.definitions: dict[str, n.DefineNode] = {}
 
     def fail(self, offset: int, message: str, hint: str | None = None) -> TemplateError:
         return error_at(self.source, offset, message, name=self.name, hint=hint)
@@ -213,8 +226,10 @@ class _TreeBuilder:
         if terminator is not None:
             what = "{{end}}" if terminator.kind == "end" else "{{else}}"
             raise self.fail(terminator.pos, f"unexpected {what}",
-                            hint="it has no {{if}}, {{range}} or {{with}} to close")
-        return body
+                            hint="it has no {{if}}, {{range}}, {{with}}, {{define}} or {{block}} to close")
+        # Definitions go last: they write nothing, and Ollama's last-turn cut
+        # (which works on the main tree only) must never remove them.
+        return n.ListNode(body.pos, (*body.nodes, *self.definitions.values()))
 
     def item_list(self) -> tuple[n.ListNode, _Control | None]:
         start = self.parsed[self.index][0] if self.index < len(self.parsed) else len(self.source)
@@ -225,7 +240,9 @@ class _TreeBuilder:
             if isinstance(item, _Control):
                 if item.kind in _TERMINATORS:
                     return n.ListNode(start, tuple(nodes)), item
-                nodes.append(self.control(item))
+                node = self.control(item)
+                if node is not None:
+                    nodes.append(node)
                 continue
             if isinstance(item, (n.BreakNode, n.ContinueNode)):
                 if self.range_depth == 0:
@@ -233,10 +250,14 @@ class _TreeBuilder:
                     raise self.fail(item.pos, f"{{{{{word}}}}} outside {{{{range}}}}")
             elif isinstance(item, n.ActionNode):
                 self.check_pipe(item.pipe, "command")
+            elif isinstance(item, n.TemplateNode) and item.pipe is not None:
+                self.check_pipe(item.pipe, "template")
             nodes.append(item)
         return n.ListNode(start, tuple(nodes)), None
 
-    def control(self, opener: _Control) -> n.Node:
+    def control(self, opener: _Control) -> n.Node | None:
+        if opener.kind in ("define", "block"):
+            return self.definition(opener)
         if opener.kind not in ("if", "range", "with"):
             raise self.fail(opener.pos, f"unexpected {{{{{opener.kind}}}}}")
         mark = len(self.variables)
@@ -244,7 +265,9 @@ class _TreeBuilder:
         self.check_pipe(opener.pipe, opener.kind)
         if opener.kind == "range":
             self.range_depth += 1
+        self.block_depth += 1
         body, terminator = self.item_list()
+        self.block_depth -= 1
         if opener.kind == "range":
             self.range_depth -= 1
         if terminator is None:
@@ -266,6 +289,7 @@ class _TreeBuilder:
             # {{if a}}x{{else if b}}y{{end}} is {{if a}}x{{else}}{{if b}}y{{end}}{{end}}:
             # the nested branch consumes the shared {{end}}.
             nested = self.control(_Control(wanted, terminator.pos, terminator.pipe))
+            assert nested is not None
             else_body = n.ListNode(terminator.pos, (nested,))
         del self.variables[mark:]
         if opener.kind == "if":
@@ -273,6 +297,44 @@ class _TreeBuilder:
         if opener.kind == "range":
             return n.RangeNode(opener.pos, opener.pipe, body, else_body)
         return n.WithNode(opener.pos, opener.pipe, body, else_body)
+
+    def definition(self, opener: _Control) -> n.TemplateNode | None:
+        """``{{define}}`` (top level only) or ``{{block}}`` (a definition run where it stands)."""
+        if opener.kind == "define" and self.block_depth > 0:
+            raise self.fail(opener.pos, "unexpected {{define}} inside a block",
+                            hint="define named templates at the top level of the template")
+        if opener.pipe is not None:
+            self.check_pipe(opener.pipe, opener.kind)
+        # A named template sees only its own $ (the value it is called with), as in Go,
+        # and a {{break}} in it has no {{range}} of the caller to leave.
+        saved = self.variables, self.range_depth
+        self.variables, self.range_depth = ["$"], 0
+        self.block_depth += 1
+        body, terminator = self.item_list()
+        self.block_depth -= 1
+        self.variables, self.range_depth = saved
+        if terminator is None:
+            line_opened = self.source.count("\n", 0, opener.pos) + 1
+            raise self.fail(len(self.source),
+                            f"unexpected EOF: {{{{{opener.kind}}}}} opened at line {line_opened} "
+                            "has no {{end}}", hint="add {{ end }}")
+        if terminator.kind != "end":
+            raise self.fail(terminator.pos, f"unexpected {{{{else}}}} in {{{{{opener.kind}}}}}",
+                            hint=f"{{{{{opener.kind}}}}} takes no {{{{else}}}}")
+        self.define(n.DefineNode(opener.pos, opener.name, body))
+        if opener.kind == "block":
+            return n.TemplateNode(opener.pos, opener.name, opener.pipe)
+        return None
+
+    def define(self, node: n.DefineNode) -> None:
+        # Go's rule: a later definition may replace an empty one, and an empty one changes nothing.
+        previous = self.definitions.get(node.name)
+        if previous is None or _is_empty(previous.body):
+            self.definitions[node.name] = node
+        elif not _is_empty(node.body):
+            line = self.source.count("\n", 0, previous.pos) + 1
+            raise self.fail(node.pos, f"template: multiple definition of template {node.name!r}",
+                            hint=f"it is already defined on line {line}")
 
     def check_pipe(self, pipe: n.PipeNode, context: str) -> None:
         if len(pipe.decl) > 1 and context != "range":
@@ -306,6 +368,11 @@ class _TreeBuilder:
         if variable.ident[0] not in self.variables:
             raise self.fail(variable.pos, f'undefined variable "{variable.ident[0]}"',
                             hint="declare it first: {{ " + variable.ident[0] + " := ... }}")
+
+
+def _is_empty(body: n.ListNode) -> bool:
+    """Go's IsEmptyTree: nothing but white space."""
+    return all(isinstance(node, n.TextNode) and not node.text.strip() for node in body.nodes)
 
 
 def parse_template(source: str, *, name: str, functions: Collection[str]) -> n.ListNode:

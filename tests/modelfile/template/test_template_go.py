@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ingot.modelfile.template import TemplateError
-from ingot.modelfile.template.evaluator import DEFAULT_LIMITS, Limits, execute
+from ingot.modelfile.template.budget import DEFAULT_BUDGET, RenderBudget, TemplateBudgetError
+from ingot.modelfile.template.evaluator import execute
 from ingot.modelfile.template.functions import FUNCTIONS
 from ingot.modelfile.template.lexer import ActionItem, TextItem, lex
 from ingot.modelfile.template.parser import parse_template
@@ -25,9 +26,9 @@ DATA: dict[str, Any] = {
 }
 
 
-def render(source: str, data: Any = DATA, limits: Limits = DEFAULT_LIMITS) -> str:
+def render(source: str, data: Any = DATA, budget: RenderBudget = DEFAULT_BUDGET) -> str:
     root = parse_template(source, name="TEMPLATE", functions=FUNCTIONS)
-    return execute(root, data, source=source, name="TEMPLATE", limits=limits)
+    return execute(root, data, source=source, name="TEMPLATE", budget=budget)
 
 
 def error_of(source: str, data: Any = DATA) -> TemplateError:
@@ -290,9 +291,9 @@ def test_comment_must_end_at_the_delimiter() -> None:
     assert "comment ends before closing delimiter" in error_of("{{/* c */ .Name }}").message
 
 
-def test_named_templates_are_refused_clearly() -> None:
-    err = error_of('{{ define "x" }}a{{ end }}')
-    assert "{{define}} is not supported" in err.message
+def test_define_inside_a_block_is_refused() -> None:
+    err = error_of('{{ if 1 }}{{ define "x" }}a{{ end }}{{ end }}')
+    assert "unexpected {{define}} inside a block" in err.message and err.column == 11
 
 
 def test_non_executable_later_stage() -> None:
@@ -310,13 +311,16 @@ def test_wrong_argument_count() -> None:
 # --- limits ---------------------------------------------------------------
 
 def test_runaway_range_is_stopped() -> None:
-    with pytest.raises(TemplateError, match="exceeded 1000 steps"):
-        render("{{ range 100000 }}{{ end }}", limits=Limits(max_steps=1000))
+    with pytest.raises(TemplateBudgetError, match="too many loop iterations") as caught:
+        render("{{ range $x := .List }}{{ range 100000 }}{{ end }}{{ end }}",
+               budget=RenderBudget(max_loop_iterations=1000))
+    assert caught.value.limit == "max_loop_iterations"
 
 
 def test_output_size_is_bounded() -> None:
-    with pytest.raises(TemplateError, match="output exceeds 50 characters"):
-        render("{{ range 100 }}xx{{ end }}", limits=Limits(max_output_chars=50))
+    with pytest.raises(TemplateBudgetError, match="output") as caught:
+        render("{{ range 100 }}xx{{ end }}", budget=RenderBudget(max_output_bytes=50))
+    assert caught.value.limit == "max_output_bytes" and caught.value.column == 16
 
 
 def test_deep_nesting_is_a_template_error_not_a_crash() -> None:
