@@ -25,6 +25,11 @@ The GGUF is not copied when the store is on the same filesystem: it is cloned
 in-place edit of the file cannot silently corrupt the package. Use --copy for
 an independent copy.
 
+A TEMPLATE that does not compile is an error at its line and column in the
+Modelfile. The package's template (its TEMPLATE, else the GGUF's chat
+template) is then rendered once against a standard conversation within the
+render budget (templates: in $INGOT_HOME/config.yaml); a failure is a warning.
+
 The same Modelfile and files always give the same digest. Set SOURCE_DATE_EPOCH
 to stamp org.opencontainers.image.created reproducibly.
 """
@@ -57,8 +62,11 @@ def run(args: argparse.Namespace) -> int:
     # Heavy imports (numpy via gguf, rich) wait until the command runs, so
     # `ingot --help` and other commands start fast.
     from ingot.cli.progress import progress_display
+    from ingot.daemon.config import load_template_budget
     from ingot.modelfile import parse_file
+    from ingot.registry.home import IngotHome
     from ingot.registry.package import build_package, load_package
+    from ingot.registry.template_check import template_warnings
 
     ref = Reference.parse(args.name)
     if ref.digest:
@@ -87,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
             link=not args.copy,
         )
     package = load_package(store, ref)
+    warnings = template_warnings(package, budget=load_template_budget(IngotHome.from_env()))
+    for warning in warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     if args.json:
         print_json(
             {
@@ -95,6 +106,7 @@ def run(args: argparse.Namespace) -> int:
                 "digest": descriptor.digest,
                 "size": package.size,
                 "template_source": package.template_source,
+                "warnings": list(warnings),
             }
         )
     else:

@@ -39,7 +39,9 @@ Only missing blobs are downloaded, in parallel; every blob's sha256 and size
 are checked before it enters the store. An interrupted download resumes where
 it stopped when pulled again. Ollama and Docker Model Runner packages are
 converted into ingot packages (the GGUF is kept as is) so they can be shown
-and served.
+and served. The package's template is rendered once against a standard
+conversation; a template that does not compile or fails (or goes over the
+render budget) is a warning: the package is kept, its chats would fail.
 
 {CONNECTION_HELP}"""
 
@@ -115,6 +117,8 @@ def run(args: argparse.Namespace) -> int:
 def _pull_one(store: Store, entry: PullEntry, *, options: ClientOptions, mode: str) -> None:
     # Imported here, not at the top: the transfer code loads oras and
     # requests, which building the parser for `ingot --help` must not pay for.
+    from ingot.daemon.config import load_template_budget
+    from ingot.registry.home import IngotHome
     from ingot.registry.oci import pull
 
     ref = Reference.parse(entry.name)
@@ -124,7 +128,8 @@ def _pull_one(store: Store, entry: PullEntry, *, options: ClientOptions, mode: s
     else:
         name = entry.name  # keeps whether a tag was written next to a digest
     with transfer_display(mode, title=f"pull {ref.short}") as report:
-        result = pull(store, name, options=options, progress=report)
+        result = pull(store, name, options=options, progress=report,
+                      template_budget=load_template_budget(IngotHome.from_env()))
     for note in result.notes:
         print(f"warning: {note}", file=sys.stderr)
     if mode == "json":

@@ -128,7 +128,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--config", type=Path, metavar="PATH",
-        help="daemon config file; its watch: section runs a GitOps watcher (default: $INGOT_HOME/config.yaml)",
+        help="daemon config file; its watch: section runs a GitOps watcher, templates: sets the render budget "
+        "(default: $INGOT_HOME/config.yaml)",
     )
     parser.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="log lines as text or JSON (text)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -165,6 +166,7 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         )
     tls = TLSFiles(Path(cert).expanduser(), Path(key).expanduser()) if cert and key else None
     token = read_token_file(Path(token_file).expanduser()) if token_file else (env.get(TOKEN_ENV) or "").strip()
+    daemon_config = load_daemon_config(home, args.config)
     return ServeConfig(
         home=home,
         socket_path=socket_path,
@@ -179,7 +181,8 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         max_memory=parse_size(args.max_memory) if args.max_memory else None,
         grace_seconds=args.grace,
         default_registry=default_registry(env),
-        watch=load_daemon_config(home, args.config).watch,
+        watch=daemon_config.watch,
+        template_budget=daemon_config.templates,
         health=health,
         model_dirs=_model_dirs(args.model_dir, env),
         read_only=_read_only(args.read_only, env),

@@ -6,12 +6,15 @@
     watch:                 # GitOps: build, push and hot-swap the models a folder declares
       dir: ~/models
       push: [localhost:5000/team]
+    templates:             # the render budget of every prompt template
+      max_render_time: 2s
 
 Sections (each documented where it is parsed):
 
 | section | parsed by | docs |
 |---|---|---|
 | `watch` | `ingot.daemon.watch.settings.parse_watch_section` | docs/gitops.md |
+| `templates` | `ingot.daemon.template_settings.parse_templates_section` | docs/templates.md |
 
 Every problem is one `ConfigError` whose message starts with
 `config.yaml:LINE:COL:` (from PyYAML's marks) and carries a hint; unknown
@@ -26,12 +29,21 @@ from pathlib import Path
 from ingot.daemon.watch.errors import ConfigError
 from ingot.daemon.watch.settings import WatchConfig, parse_watch_section
 from ingot.daemon.watch.yamlnodes import load_yaml_file
+from ingot.daemon.template_settings import parse_templates_section
+from ingot.modelfile.template import DEFAULT_BUDGET, RenderBudget
 from ingot.registry.home import IngotHome
 
-__all__ = ["CONFIG_NAME", "ConfigError", "DaemonConfig", "config_path", "load_daemon_config"]
+__all__ = [
+    "CONFIG_NAME",
+    "ConfigError",
+    "DaemonConfig",
+    "config_path",
+    "load_daemon_config",
+    "load_template_budget",
+]
 
 CONFIG_NAME = "config.yaml"
-_SECTIONS = ("watch",)
+_SECTIONS = ("watch", "templates")
 
 
 @dataclass(frozen=True)
@@ -40,6 +52,7 @@ class DaemonConfig:
 
     path: Path | None = None
     watch: WatchConfig | None = None
+    templates: RenderBudget = DEFAULT_BUDGET
 
 
 def config_path(home: IngotHome) -> Path:
@@ -54,7 +67,18 @@ def load_daemon_config(home: IngotHome, path: Path | None = None) -> DaemonConfi
     document = load_yaml_file(path)
     sections = document.mapping(_SECTIONS)
     watch = sections.get("watch")
+    templates = sections.get("templates")
     return DaemonConfig(
         path=path,
         watch=parse_watch_section(watch, base_dir=path.parent) if watch is not None and not watch.is_null else None,
+        templates=parse_templates_section(templates) if templates is not None else DEFAULT_BUDGET,
     )
+
+
+def load_template_budget(home: IngotHome, path: Path | None = None) -> RenderBudget:
+    """Only the `templates:` section (for `ingot create` / `pull`, which need nothing else)."""
+    path = (path or config_path(home)).expanduser().absolute()
+    if not path.exists():
+        return DEFAULT_BUDGET
+    templates = load_yaml_file(path).mapping(_SECTIONS).get("templates")
+    return parse_templates_section(templates) if templates is not None else DEFAULT_BUDGET

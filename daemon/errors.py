@@ -9,6 +9,7 @@
         ├── InsufficientMemoryError           the model does not fit, even after evicting idle ones
         ├── ModelLoadFailedError              the runner refused the model (bad file, bad options)
         ├── GenerationFailedError             the runner ended a reply with an error (KV cache full, closing)
+        ├── TemplateBudgetExceededError       a model's template went over its render budget; names model and limit
         ├── ShuttingDownError                 the daemon is draining; retry against a new one
         └── RequestCancelledError             the client went away or its deadline passed
 
@@ -29,6 +30,7 @@ __all__ = [
     "ModelNotLoadedError",
     "RequestCancelledError",
     "ShuttingDownError",
+    "TemplateBudgetExceededError",
     "format_bytes",
 ]
 
@@ -93,6 +95,23 @@ class ModelLoadFailedError(DaemonError):
 
 class GenerationFailedError(DaemonError):
     """The runner ended a generation with an error chunk; retrying usually works."""
+
+
+class TemplateBudgetExceededError(DaemonError):
+    """A model's template went over the render budget (`templates:` in config.yaml).
+
+    `limit` is the config key of the limit hit (``max_output_bytes``...);
+    `detail` the template error itself, with its position in the template.
+    """
+
+    def __init__(self, model: str, limit: str, detail: str) -> None:
+        super().__init__(
+            f"model {model}: its prompt template went over the render budget ({limit}): {detail}",
+            hint="the package's TEMPLATE (or its GGUF chat template) runs away; fix or replace the template "
+            f"(ingot create with a TEMPLATE line), or raise templates.{limit} in $INGOT_HOME/config.yaml",
+        )
+        self.model = model
+        self.limit = limit
 
 
 class ShuttingDownError(DaemonError):

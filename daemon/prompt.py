@@ -6,16 +6,31 @@ SYSTEM as the default system message. When a conversation does not fit the
 context window, the oldest turns are dropped -- MESSAGE examples first, then
 the request's own -- keeping every system message and at least the latest
 turn; the number of prompt tokens saved that way is reported, never silent.
+
+Every render runs against the daemon's render budget (config.yaml's
+`templates:`); a template that goes over it fails the request with
+`TemplateBudgetExceededError`, naming the model and the limit.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ingot.daemon.engine.context_window import reply_room
-from ingot.modelfile.template import ChatMessage, Template, compile_template, render_generate, render_prompt
+from ingot.daemon.errors import TemplateBudgetExceededError
+from ingot.modelfile.template import (
+    DEFAULT_BUDGET,
+    ChatMessage,
+    RenderBudget,
+    Template,
+    TemplateBudgetError,
+    compile_template,
+    render_generate,
+    render_prompt,
+)
 from ingot.registry.package import Package
 
 __all__ = ["Prompt", "PromptSource", "chat_prompt", "compiled", "generate_prompt"]
@@ -46,9 +61,19 @@ class PromptSource:
     messages: tuple[ChatMessage, ...]
     bos_token: str
     eos_token: str
+    model: str = ""  # the name in messages
+    budget: RenderBudget = DEFAULT_BUDGET
 
     @classmethod
-    def of(cls, package: Package, *, gguf_chat_template: str | None, bos_token: str, eos_token: str) -> PromptSource:
+    def of(
+        cls,
+        package: Package,
+        *,
+        gguf_chat_template: str | None,
+        bos_token: str,
+        eos_token: str,
+        budget: RenderBudget = DEFAULT_BUDGET,
+    ) -> PromptSource:
         modelfile = package.modelfile
         return cls(
             template=compiled(modelfile.template) if modelfile.template is not None else None,
@@ -57,7 +82,17 @@ class PromptSource:
             messages=tuple(ChatMessage(m.role, m.content) for m in modelfile.messages),
             bos_token=bos_token,
             eos_token=eos_token,
+            model=package.reference.short,
+            budget=budget,
         )
+
+    @contextmanager
+    def _budgeted(self) -> Iterator[None]:
+        """Over budget: the error names the model, not only the template."""
+        try:
+            yield
+        except TemplateBudgetError as exc:
+            raise TemplateBudgetExceededError(self.model or "(unnamed)", exc.limit, str(exc)) from None
 
     def _finish(self, text: str, truncated: int = 0) -> Prompt:
         starts_with_bos = bool(self.bos_token) and text.startswith(self.bos_token)
@@ -76,29 +111,33 @@ def generate_prompt(
     if raw:
         return Prompt(text=prompt, add_bos=True)
     chosen = compiled(template, "request template") if template is not None else source.template
-    text = render_generate(
-        chosen,
-        prompt,
-        system,
-        default_system=source.system,
-        modelfile_messages=source.messages,
-        gguf_chat_template=source.gguf_chat_template if chosen is None else None,
-        bos_token=source.bos_token,
-        eos_token=source.eos_token,
-    )
+    with source._budgeted():
+        text = render_generate(
+            chosen,
+            prompt,
+            system,
+            default_system=source.system,
+            modelfile_messages=source.messages,
+            gguf_chat_template=source.gguf_chat_template if chosen is None else None,
+            bos_token=source.bos_token,
+            eos_token=source.eos_token,
+            budget=source.budget,
+        )
     return source._finish(text)
 
 
 def _render_chat(source: PromptSource, examples: Sequence[ChatMessage], messages: Sequence[ChatMessage]) -> str:
-    return render_prompt(
-        source.template,
-        messages=list(messages),
-        default_system=source.system,
-        modelfile_messages=tuple(examples),
-        gguf_chat_template=source.gguf_chat_template,
-        bos_token=source.bos_token,
-        eos_token=source.eos_token,
-    )
+    with source._budgeted():
+        return render_prompt(
+            source.template,
+            messages=list(messages),
+            default_system=source.system,
+            modelfile_messages=tuple(examples),
+            gguf_chat_template=source.gguf_chat_template,
+            bos_token=source.bos_token,
+            eos_token=source.eos_token,
+            budget=source.budget,
+        )
 
 
 def chat_prompt(

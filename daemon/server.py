@@ -65,6 +65,7 @@ from ingot.daemon.monitoring import DeviceMonitor, Monitoring
 from ingot.daemon.signals import SignalWaiter
 from ingot.daemon.scheduler import Scheduler, SchedulerLimits
 from ingot.daemon.servicers import InferenceServicer, ModelsServicer, RuntimeServicer
+from ingot.modelfile.template import DEFAULT_BUDGET, RenderBudget
 from ingot.proto.ingot.v1 import inference_pb2, inference_pb2_grpc, models_pb2, models_pb2_grpc, runtime_pb2, runtime_pb2_grpc
 from ingot.registry.errors import IngotError
 from ingot.registry.home import IngotHome
@@ -131,6 +132,8 @@ class ServeConfig:
     model_dirs: tuple[ModelDir, ...] = ()
     # True: never write to the store; None: read-only when the store is on a read-only mount.
     read_only: bool | None = None
+    # The `templates:` section of config.yaml: what one prompt render may spend.
+    template_budget: RenderBudget = DEFAULT_BUDGET
 
     def check(self) -> None:
         """Raise ConfigError for settings that cannot work."""
@@ -310,11 +313,20 @@ class Daemon:
             ],
         )
         inference_pb2_grpc.add_InferenceServicer_to_server(
-            InferenceServicer(catalog=self.catalog, scheduler=self.scheduler, metrics=self.monitoring.requests), server
+            InferenceServicer(
+                catalog=self.catalog,
+                scheduler=self.scheduler,
+                metrics=self.monitoring.requests,
+                template_budget=self.config.template_budget,
+            ),
+            server,
         )
         models_pb2_grpc.add_ModelsServicer_to_server(
             ModelsServicer(
-                catalog=self.catalog, scheduler=self.scheduler, default_registry=self.config.default_registry
+                catalog=self.catalog,
+                scheduler=self.scheduler,
+                default_registry=self.config.default_registry,
+                template_budget=self.config.template_budget,
             ),
             server,
         )
@@ -445,8 +457,13 @@ class Daemon:
         from ingot.daemon.http import HttpServices
 
         return HttpServices(
-            self.catalog, self.scheduler, self.config.default_registry, monitoring=self.monitoring, home=self.config.home,
+            self.catalog,
+            self.scheduler,
+            self.config.default_registry,
+            monitoring=self.monitoring,
+            home=self.config.home,
             read_only=self.catalog.store.read_only,
+            template_budget=self.config.template_budget,
         )
 
     def _abort_start(self) -> None:

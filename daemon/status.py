@@ -7,6 +7,7 @@
 | bad reference, option, keep_alive, format, Modelfile     | INVALID_ARGUMENT    |
 | prompt longer than the context window                    | INVALID_ARGUMENT    |
 | per-model queue full                                     | RESOURCE_EXHAUSTED  |
+| a model's template went over its render budget           | RESOURCE_EXHAUSTED (reason template_budget) |
 | runner died or failed a reply, shutting down, store busy | UNAVAILABLE         |
 | does not fit in memory, model file unusable              | FAILED_PRECONDITION |
 | request deadline passed while waiting                    | DEADLINE_EXCEEDED   |
@@ -17,6 +18,9 @@
 
 Servicer methods are wrapped with `unary_errors` / `stream_errors`, which
 abort the RPC with `status_for(exc)`; nothing else calls `context.abort`.
+Where one code covers causes a client must tell apart (a full queue is worth
+retrying, a runaway template is not), the status carries a reason in the
+trailing metadata key `ingot-error-reason`; the HTTP API maps by it.
 """
 
 from __future__ import annotations
@@ -44,11 +48,12 @@ from ingot.daemon.errors import (
     ModelNotLoadedError,
     RequestCancelledError,
     ShuttingDownError,
+    TemplateBudgetExceededError,
 )
 from ingot.daemon.keepalive import KeepAliveError
 from ingot.daemon.planner import PlanError
 from ingot.modelfile.errors import ModelfileError, ParameterError
-from ingot.modelfile.template import InputError
+from ingot.modelfile.template import InputError, TemplateBudgetError
 from ingot.registry.errors import (
     BlobModifiedError,
     BlobNotFoundError,
@@ -68,7 +73,13 @@ from ingot.registry.oci.errors import (
     RegistryNotFoundError,
 )
 
-__all__ = ["RpcStatus", "status_for", "stream_errors", "unary_errors"]
+__all__ = ["REASON_KEY", "TEMPLATE_BUDGET", "RpcStatus", "status_for", "stream_errors", "unary_errors"]
+
+REASON_KEY = "ingot-error-reason"
+"""Trailing metadata key naming why a status was given, where the code alone is ambiguous."""
+
+TEMPLATE_BUDGET = "template_budget"
+"""The reason of a RESOURCE_EXHAUSTED caused by a template over its render budget (HTTP 400, not 429)."""
 
 _log = logging.getLogger("ingot.daemon")
 
@@ -79,6 +90,7 @@ _PULL_HINT = "pull it with 'ingot pull {name}' or build it with 'ingot create {n
 class RpcStatus:
     code: grpc.StatusCode
     message: str
+    reason: str | None = None  # sent as trailing metadata REASON_KEY
 
 
 # Order matters: the first matching class wins, so subclasses come first.
@@ -116,6 +128,8 @@ def status_for(exc: BaseException) -> RpcStatus:
     """The status code and one-line message a client sees for `exc`."""
     if isinstance(exc, RequestCancelledError) and exc.deadline:
         return RpcStatus(grpc.StatusCode.DEADLINE_EXCEEDED, _one_line(str(exc)))
+    if isinstance(exc, (TemplateBudgetExceededError, TemplateBudgetError)):
+        return RpcStatus(grpc.StatusCode.RESOURCE_EXHAUSTED, _one_line(str(exc)), TEMPLATE_BUDGET)
     for classes, code in _TABLE:
         if isinstance(exc, classes):
             message = str(exc)
@@ -143,10 +157,15 @@ def unary_errors(method: F) -> F:
         try:
             return method(self, request, context)
         except Exception as exc:  # noqa: BLE001 - every error must reach the client as a status
-            status = status_for(exc)
-            context.abort(status.code, status.message)
+            _abort(context, status_for(exc))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _abort(context: grpc.ServicerContext, status: RpcStatus) -> None:
+    if status.reason is not None:
+        context.set_trailing_metadata(((REASON_KEY, status.reason),))
+    context.abort(status.code, status.message)
 
 
 def stream_errors(method: F) -> F:
@@ -157,7 +176,6 @@ def stream_errors(method: F) -> F:
         try:
             yield from method(self, request, context)
         except Exception as exc:  # noqa: BLE001
-            status = status_for(exc)
-            context.abort(status.code, status.message)
+            _abort(context, status_for(exc))
 
     return wrapper  # type: ignore[return-value]

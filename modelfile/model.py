@@ -68,6 +68,9 @@ class Modelfile:
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False, repr=False)
     # Where FROM's value was written, for errors found when it is resolved (a missing file).
     base_location: SourceLocation | None = field(default=None, compare=False, repr=False)
+    # Where TEMPLATE's text starts (after its quotes) (None when not read from one), so an
+    # error inside the template can point at the Modelfile's own line and column.
+    template_location: SourceLocation | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         # Accept lists from callers but store tuples, so the value stays frozen

@@ -58,6 +58,7 @@ class _Builder:
     parameters: dict[str, ParameterValue] = field(default_factory=dict)
     parameter_lines: dict[str, int] = field(default_factory=dict)
     template: str | None = None
+    template_location: SourceLocation | None = None
     system: str | None = None
     requires: str | None = None
     single_lines: dict[str, int] = field(default_factory=dict)
@@ -80,6 +81,7 @@ def build_modelfile(document: Document) -> Modelfile:
         base=builder.base,
         parameters=builder.parameters,
         template=builder.template,
+        template_location=builder.template_location,
         system=builder.system,
         adapters=tuple(builder.adapters),
         licenses=tuple(builder.licenses),
@@ -110,6 +112,8 @@ def _apply(builder: _Builder, command: Command) -> None:
     elif name in ("template", "system"):
         _note_repeat(builder, command)
         setattr(builder, name, _text(command))
+        if name == "template":
+            builder.template_location = _text_position(source, command)
     elif name == "requires":
         _note_repeat(builder, command)
         builder.requires = _requires(source, command)
@@ -201,6 +205,14 @@ def _note_repeat(builder: _Builder, command: Command) -> None:
             command.line, command.column,
             f"{name.upper()} is given again (first on line {first}); the last one wins"))
     builder.single_lines[name] = command.line
+
+
+def _text_position(source: Source, command: Command) -> SourceLocation | None:
+    value = command.value
+    if value is None:
+        return None
+    skip = {"bare": 0, "quoted": 1, "triple": 3}[value.style]
+    return SourceLocation(source.filename, value.line, value.column + skip)
 
 
 def _text(command: Command) -> str:

@@ -32,6 +32,7 @@ from typing import Any
 
 from ingot.modelfile import Modelfile, format_modelfile
 from ingot.modelfile.model import Message, SourceLocation
+from ingot.modelfile.template.check import compile_modelfile_template
 from ingot.registry import mediatypes as mt
 from ingot.registry.digest import Progress, ProgressCallback
 from ingot.registry.errors import ModelNotFoundError, PackageError, ReferenceError, StoreError
@@ -348,6 +349,8 @@ def build_package(
     Modelfile (TEMPLATE_FROM_PACKAGE for a converted package's own template).
     """
     env = os.environ if env is None else env
+    # A TEMPLATE that does not compile fails here, at its place in the Modelfile, before anything is written.
+    compile_modelfile_template(modelfile)
     modelfile_dir = Path(modelfile_dir).expanduser().absolute()
     manifest_annotations = {k: v for k, v in (annotations or {}).items() if v}
     created = _source_date(env)

@@ -43,12 +43,16 @@ Message = TypeVar("Message")
 
 
 class CallAborted(Exception):
-    """A servicer ended the call with a status (what a gRPC client would see as an RpcError)."""
+    """A servicer ended the call with a status (what a gRPC client would see as an RpcError).
 
-    def __init__(self, code: grpc.StatusCode, message: str) -> None:
+    `trailing` is the trailing metadata the servicer set (e.g. ``ingot-error-reason``).
+    """
+
+    def __init__(self, code: grpc.StatusCode, message: str, trailing: tuple[tuple[str, str], ...] = ()) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.trailing = trailing
 
 
 class ClientGone(Exception):
@@ -63,6 +67,7 @@ class InProcessContext:
         self._lock = threading.Lock()
         self._active = True
         self._callbacks: list[Callable[[], None]] = []
+        self._trailing: tuple[tuple[str, str], ...] = ()
 
     def add_callback(self, callback: Callable[[], None]) -> bool:
         """Run `callback` when the call ends; False (and never run) when it already has, as in gRPC."""
@@ -85,8 +90,11 @@ class InProcessContext:
     def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
         return ()
 
+    def set_trailing_metadata(self, metadata: tuple[tuple[str, str], ...]) -> None:
+        self._trailing = tuple(metadata)
+
     def abort(self, code: grpc.StatusCode, details: str) -> NoReturn:
-        raise CallAborted(code, details)
+        raise CallAborted(code, details, self._trailing)
 
     def end(self) -> None:
         """The call is over (finished, or its client left): run the callbacks once."""

@@ -14,6 +14,7 @@ Servicer failures arrive as a gRPC status (mapped from the exception once, in
 | ABORTED              | 409  |                                                        |
 | CANCELLED            | 499  | the client went away (nobody reads this reply)         |
 | RESOURCE_EXHAUSTED   | 429  | the model's request queue is full                      |
+| RESOURCE_EXHAUSTED, reason template_budget | 400 | the model's template went over its render budget |
 | UNIMPLEMENTED        | 501  |                                                        |
 | UNAVAILABLE          | 503  | runner died, daemon shutting down, store busy, registry unreachable |
 | FAILED_PRECONDITION  | 503  | the model does not fit in memory or cannot be loaded   |
@@ -35,6 +36,8 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ingot.daemon.status import REASON_KEY, TEMPLATE_BUDGET
 
 from .calls import CallAborted
 
@@ -98,6 +101,9 @@ class HttpError(Exception):
 
 
 def from_aborted(error: CallAborted) -> HttpError:
+    if (REASON_KEY, TEMPLATE_BUDGET) in error.trailing:
+        # Not "try again later" (429): this request will fail the same way every time.
+        return HttpError(400, error.message, code="template_budget_exceeded")
     status = _STATUS.get(error.code, 500)
     code = "model_not_found" if error.code is grpc.StatusCode.NOT_FOUND else None
     return HttpError(status, error.message, code=code)

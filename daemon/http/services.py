@@ -15,6 +15,7 @@ from ingot.daemon.monitoring import Monitoring
 from ingot.daemon.scheduler import Scheduler
 from ingot.daemon.servicers import InferenceServicer, ModelsServicer, RuntimeServicer
 from ingot.registry.home import IngotHome
+from ingot.modelfile.template import DEFAULT_BUDGET, RenderBudget
 
 __all__ = ["HttpServices", "Servicers"]
 
@@ -29,6 +30,7 @@ class HttpServices:
     home: IngotHome | None = None  # the watcher's status on the web page; /v1/files and /v1/batches state (no such routes without)
     # The home may not be written (a read-only store: an image volume, a read-only PVC): no /v1/files, /v1/batches.
     read_only: bool = False
+    template_budget: RenderBudget = DEFAULT_BUDGET  # config.yaml's templates:
 
 
 @dataclass(frozen=True)
@@ -44,10 +46,17 @@ class Servicers:
         """Servicers for one API family: `api` labels the requests they count ("openai", "ollama")."""
         return cls(
             inference=InferenceServicer(
-                catalog=services.catalog, scheduler=services.scheduler, metrics=monitoring.requests, api=api
+                catalog=services.catalog,
+                scheduler=services.scheduler,
+                metrics=monitoring.requests,
+                api=api,
+                template_budget=services.template_budget,
             ),
             models=ModelsServicer(
-                catalog=services.catalog, scheduler=services.scheduler, default_registry=services.default_registry
+                catalog=services.catalog,
+                scheduler=services.scheduler,
+                default_registry=services.default_registry,
+                template_budget=services.template_budget,
             ),
             runtime=RuntimeServicer(
                 catalog=services.catalog, scheduler=services.scheduler, home=services.home, rates=monitoring.rates

@@ -33,7 +33,7 @@ from ingot.daemon.prompt import Prompt, PromptSource, chat_prompt, generate_prom
 from ingot.daemon.requestlog import RequestRecord, count, logged, settle
 from ingot.daemon.scheduler import Lease, Scheduler
 from ingot.daemon.status import stream_errors, unary_errors
-from ingot.modelfile.template import ChatMessage
+from ingot.modelfile.template import DEFAULT_BUDGET, ChatMessage, RenderBudget
 from ingot.proto.ingot.v1 import common_pb2, inference_pb2, inference_pb2_grpc
 from ingot.registry.package import Package
 
@@ -54,13 +54,21 @@ def _require_model(name: str) -> None:
 
 
 class InferenceServicer(inference_pb2_grpc.InferenceServicer):
-    """`metrics` counts every request; `api` names the door this instance serves ("grpc", "openai", "ollama")."""
+    """`metrics` counts every request; `api` names the door this instance serves ("grpc", "openai", "ollama");
+    `template_budget` bounds every prompt render (config.yaml's templates:)."""
 
     def __init__(
-        self, *, catalog: Catalog, scheduler: Scheduler, metrics: RequestMetrics | None = None, api: str = "grpc"
+        self,
+        *,
+        catalog: Catalog,
+        scheduler: Scheduler,
+        metrics: RequestMetrics | None = None,
+        api: str = "grpc",
+        template_budget: RenderBudget = DEFAULT_BUDGET,
     ) -> None:
         self._catalog = catalog
         self._scheduler = scheduler
+        self._template_budget = template_budget
         self._metrics = metrics
         self._api = api
         self._sink = metrics.observe if metrics is not None else None
@@ -114,6 +122,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             gguf_chat_template=info.chat_template,
             bos_token=texts.bos if texts else "",
             eos_token=texts.eos if texts else "",
+            budget=self._template_budget,
         )
 
     def _stream(

@@ -1,7 +1,9 @@
 """The `ingot.v1.Models` service: the local store (List, Show, Copy, Delete), Create, Pull, Push.
 
 Create, Pull and Push stream `Progress` messages while the registry code runs
-in a worker thread; the last message has status "success".
+in a worker thread; the last message has status "success". Create and Pull
+also stream "warning: ..." statuses: Modelfile warnings, and a template that
+fails its trial render (`ingot.registry.template_check`).
 """
 
 from __future__ import annotations
@@ -22,12 +24,14 @@ from ingot.daemon.requestlog import RequestRecord, logged
 from ingot.daemon.scheduler import Scheduler
 from ingot.daemon.status import stream_errors, unary_errors
 from ingot.modelfile import format_modelfile, parse
+from ingot.modelfile.template import DEFAULT_BUDGET, RenderBudget
 from ingot.proto.ingot.v1 import common_pb2, models_pb2, models_pb2_grpc
 from ingot.registry.digest import Progress, ProgressCallback
 from ingot.registry.errors import ModelNotFoundError
 from ingot.registry.oci import ClientOptions, pull, push
 from ingot.registry.package import build_package, load_package
 from ingot.registry.reference import Reference
+from ingot.registry.template_check import template_warnings
 
 __all__ = ["ModelsServicer"]
 
@@ -77,11 +81,19 @@ def _required(value: str, field: str, example: str) -> str:
 
 
 class ModelsServicer(models_pb2_grpc.ModelsServicer):
-    def __init__(self, *, catalog: Catalog, scheduler: Scheduler, default_registry: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        catalog: Catalog,
+        scheduler: Scheduler,
+        default_registry: str | None,
+        template_budget: RenderBudget = DEFAULT_BUDGET,
+    ) -> None:
         self._catalog = catalog
         self._store = catalog.store
         self._scheduler = scheduler
         self._default_registry = default_registry
+        self._template_budget = template_budget
 
     def _remote(self, name: str) -> Reference:
         return Reference.parse(_required(name, "model", "registry.example.com/team/llama:1")).for_remote(
@@ -102,6 +114,8 @@ class ModelsServicer(models_pb2_grpc.ModelsServicer):
                 build_package(
                     self._store, modelfile, folder, ref=ref, quantize=request.quantize or None, progress=progress
                 )
+                for warning in template_warnings(load_package(self._store, ref), budget=self._template_budget):
+                    progress(Progress(f"warning: {warning}", None, 0, 0))
                 return SUCCESS
 
             yield from run_with_progress(build)
@@ -113,7 +127,10 @@ class ModelsServicer(models_pb2_grpc.ModelsServicer):
             options = ClientOptions(insecure=request.insecure)
 
             def transfer(progress: ProgressCallback) -> str:
-                pull(self._store, ref, options=options, progress=progress)
+                result = pull(self._store, ref, options=options, progress=progress,
+                              template_budget=self._template_budget)
+                for note in result.notes:
+                    progress(Progress(f"warning: {note}", None, 0, 0))
                 return SUCCESS
 
             yield from run_with_progress(transfer)

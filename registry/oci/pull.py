@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import time
 
+from ingot.modelfile.template import DEFAULT_BUDGET, RenderBudget
 from ingot.registry import foreign
 from ingot.registry.digest import ProgressCallback
+from ingot.registry.errors import IngotError
 from ingot.registry.oci.auth import pull_scope
 from ingot.registry.oci.client import MANIFEST_ACCEPT, RegistryClient
 from ingot.registry.oci.credentials import Credentials
@@ -25,8 +27,10 @@ from ingot.registry.oci.options import MAX_MANIFEST_BYTES, ClientOptions
 from ingot.registry.oci.parallel import run_parallel
 from ingot.registry.oci.progress import CONVERTING, RESOLVING, SUCCESS, WRITING_MANIFEST, TransferProgress
 from ingot.registry.oci.result import TransferResult
+from ingot.registry.package import load_package
 from ingot.registry.reference import DEFAULT_TAG, Reference
 from ingot.registry.store import Descriptor, Store
+from ingot.registry.template_check import template_warnings
 
 __all__ = ["pull"]
 
@@ -118,6 +122,14 @@ def _check_blobs_present(client: RegistryClient, repository: str, blobs: list[De
         )
 
 
+def _template_notes(store: Store, ref: Reference, budget: RenderBudget) -> tuple[str, ...]:
+    try:
+        package = load_package(store, ref)
+    except IngotError:
+        return ()  # not a package ingot can serve: nothing to say about its template
+    return template_warnings(package, budget=budget)
+
+
 def pull(
     store: Store,
     reference: Reference | str,
@@ -125,8 +137,13 @@ def pull(
     options: ClientOptions | None = None,
     credentials: Credentials | None = None,
     progress: ProgressCallback | None = None,
+    template_budget: RenderBudget = DEFAULT_BUDGET,
 ) -> TransferResult:
-    """Pull `reference` (`host[:port]/namespace/name:tag` or `...@sha256:`) into `store`."""
+    """Pull `reference` (`host[:port]/namespace/name:tag` or `...@sha256:`) into `store`.
+
+    The pulled package's template is trial-rendered within `template_budget`;
+    what fails is reported in the result's notes (the package is kept).
+    """
     started = time.monotonic()
     options = options or ClientOptions()
     ref, move_tag = _target(reference)
@@ -150,6 +167,8 @@ def pull(
             sink.emit(CONVERTING, manifest.digest, 0, 0)
         sink.emit(WRITING_MANIFEST, manifest.digest, len(manifest.raw), 0)
         descriptor, notes = foreign.materialize(store, plan, manifest.raw, ref=ref, tag=move_tag, source=ref.short)
+        notes = (*notes, *_template_notes(store, ref.without_digest().with_digest(descriptor.digest),
+                                          template_budget))
 
     total = sum(b.size for b in blobs)
     downloaded = [o for o in outcomes if o.action == "downloaded"]
