@@ -349,8 +349,11 @@ def build_package(
     Modelfile (TEMPLATE_FROM_PACKAGE for a converted package's own template).
     """
     env = os.environ if env is None else env
-    # A TEMPLATE that does not compile fails here, at its place in the Modelfile, before anything is written.
-    compile_modelfile_template(modelfile)
+    # A TEMPLATE written in a Modelfile that does not compile fails here, at its place in the
+    # file, before anything is written. One converted from a pulled package (no position) is
+    # kept: pull reports it as a warning, since the package is still usable raw.
+    if modelfile.template_position is not None:
+        compile_modelfile_template(modelfile)
     modelfile_dir = Path(modelfile_dir).expanduser().absolute()
     manifest_annotations = {k: v for k, v in (annotations or {}).items() if v}
     created = _source_date(env)

@@ -84,7 +84,11 @@ def raw_package(
     return descriptor
 
 
-def ollama_package(store: Store, ref: Reference, gguf: Path, *, params: dict[str, Any]) -> Descriptor:
+OLLAMA_TEMPLATE = b"{{ if .System }}<<SYS>>{{ .System }}<</SYS>>{{ end }}[INST] {{ .Prompt }} [/INST]"
+
+
+def ollama_package(store: Store, ref: Reference, gguf: Path, *, params: dict[str, Any],
+                   template: bytes = OLLAMA_TEMPLATE) -> Descriptor:
     """An Ollama package as `ollama push` lays it out (Docker schema 2, vnd.ollama.image.* layers)."""
     config = {"model_format": "gguf", "model_family": "llama", "model_families": ["llama"], "model_type": "tiny",
               "file_type": "F32", "architecture": "amd64", "os": "linux",
@@ -97,8 +101,7 @@ def ollama_package(store: Store, ref: Reference, gguf: Path, *, params: dict[str
         manifest_media_type=mt.DOCKER_MANIFEST,
         layers=[
             Layer(OLLAMA + "model", gguf),
-            Layer(OLLAMA + "template",
-                  b"{{ if .System }}<<SYS>>{{ .System }}<</SYS>>{{ end }}[INST] {{ .Prompt }} [/INST]"),
+            Layer(OLLAMA + "template", template),
             Layer(OLLAMA + "system", b"You are an Ollama model."),
             Layer(OLLAMA + "params", json.dumps(params).encode()),
             Layer(OLLAMA + "messages", json.dumps(messages).encode()),

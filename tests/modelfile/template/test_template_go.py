@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingot.modelfile.template import TemplateError
+from ingot.modelfile.template import TemplateError, compile_template, render_prompt
 from ingot.modelfile.template.budget import DEFAULT_BUDGET, RenderBudget, TemplateBudgetError
 from ingot.modelfile.template.evaluator import execute
 from ingot.modelfile.template.functions import FUNCTIONS
@@ -289,6 +289,56 @@ def test_unterminated_string_and_unclosed_action() -> None:
 
 def test_comment_must_end_at_the_delimiter() -> None:
     assert "comment ends before closing delimiter" in error_of("{{/* c */ .Name }}").message
+
+
+# --- named templates ------------------------------------------------------
+
+def test_define_and_template_run_with_the_given_dot() -> None:
+    source = ('{{ define "turn" }}<{{ .Role }}:{{ .Content }}>{{ end }}'
+              '{{ range .Messages }}{{ template "turn" . }}{{ end }}')
+    assert render(source) == "<user:hi><assistant:yo>"
+
+
+def test_template_without_a_pipeline_gets_no_value() -> None:
+    assert render('{{ define "x" }}[{{ . }}]{{ end }}{{ template "x" }}') == "[<no value>]"
+
+
+def test_a_named_template_sees_only_its_own_dollar() -> None:
+    assert render('{{ define "x" }}{{ $ }}{{ end }}{{ $v := 1 }}{{ template "x" .Name }}{{ $v }}') == "Ada1"
+    err = error_of('{{ $v := 1 }}{{ define "x" }}{{ $v }}{{ end }}')
+    assert err.message == 'undefined variable "$v"'
+
+
+def test_block_defines_and_runs_in_place_and_define_may_replace_an_empty_one() -> None:
+    assert render('a{{ block "b" .Name }}<{{ . }}>{{ end }}z') == "a<Ada>z"
+    assert render('{{ define "x" }} {{ end }}{{ define "x" }}X{{ end }}{{ template "x" }}') == "X"
+
+
+def test_two_definitions_of_one_name_are_refused() -> None:
+    err = error_of('{{ define "x" }}a{{ end }}\n{{ define "x" }}b{{ end }}')
+    assert "multiple definition of template 'x'" in err.message and err.line == 2
+    assert "line 1" in (err.hint or "")
+
+
+def test_an_undefined_template_fails_only_when_called() -> None:
+    assert render('{{ if false }}{{ template "nope" }}{{ end }}ok') == "ok"
+    assert error_of('{{ template "nope" }}').message == "no such template 'nope'"
+
+
+def test_break_inside_a_definition_has_no_range_to_leave() -> None:
+    assert error_of('{{ define "x" }}{{ break }}{{ end }}').message == "{{break}} outside {{range}}"
+
+
+def test_conversation_rules_see_inside_named_templates() -> None:
+    # Ollama's Vars walks every template of the set: .Messages inside a definition
+    # makes it a messages template (rendered once, no {{ .Response }} appended).
+    template = compile_template('{{ define "m" }}{{ range .Messages }}{{ .Content }};{{ end }}{{ end }}'
+                                '{{ template "m" . }}')
+    messages = [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]
+    assert render_prompt(template, messages=messages) == "a;b;"
+    # A legacy template's last-turn cut never removes the definitions it calls.
+    legacy = compile_template('{{ template "p" . }}{{ .Response }}tail{{ define "p" }}[{{ .Prompt }}]{{ end }}')
+    assert render_prompt(legacy, messages=[{"role": "user", "content": "q"}]) == "[q]"
 
 
 def test_define_inside_a_block_is_refused() -> None:
