@@ -92,7 +92,8 @@ class PromptSource:
         try:
             yield
         except TemplateBudgetError as exc:
-            raise TemplateBudgetExceededError(self.model or "(unnamed)", exc.limit, str(exc)) from None
+            where = f"{exc.filename}:{exc.line}:{exc.column}"
+            raise TemplateBudgetExceededError(self.model or "(unnamed)", exc.limit, f"{where}: {exc.message}") from None
 
     def _finish(self, text: str, truncated: int = 0) -> Prompt:
         starts_with_bos = bool(self.bos_token) and text.startswith(self.bos_token)
