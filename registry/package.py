@@ -352,7 +352,7 @@ def build_package(
     # A TEMPLATE written in a Modelfile that does not compile fails here, at its place in the
     # file, before anything is written. One converted from a pulled package (no position) is
     # kept: pull reports it as a warning, since the package is still usable raw.
-    if modelfile.template_position is not None:
+    if modelfile.template_location is not None:
         compile_modelfile_template(modelfile)
     modelfile_dir = Path(modelfile_dir).expanduser().absolute()
     manifest_annotations = {k: v for k, v in (annotations or {}).items() if v}

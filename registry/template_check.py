@@ -23,7 +23,7 @@ def _one_line(error: BaseException) -> str:
 
 def template_warnings(package: Package, *, budget: RenderBudget = DEFAULT_BUDGET) -> tuple[str, ...]:
     """Why `package`'s chats would fail, one line each; empty when its template renders."""
-    name = package.reference.short
+    name = package.reference.without_digest().short
     modelfile = package.modelfile
     template: Template | None = None
     gguf_template: str | None = None

@@ -2,8 +2,9 @@
 
 The runaway TEMPLATE calls named templates two at a time 26 levels deep
 (2**26 calls: no output, no loop, only time), so it is the render-time limit
-(2 s, from config.yaml) that stops it -- while a normal chat on another model,
-started after it, is answered before it fails.
+(5 s, from config.yaml) that stops it -- while a normal chat on another model,
+started after it, is answered before it fails. A second package's template
+asks for a billion loop turns and is refused at once: the HTTP checks use it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def budget_daemon(tmp_path_factory: pytest.TempPathFactory, counting_gguf: Path,
     home = tmp_path_factory.mktemp("budget")
     make_package(home, "counter", counting_gguf, "PARAMETER temperature 0\n")
     make_package(home, "runaway", counting_gguf, f'TEMPLATE """{RUNAWAY}"""\n')
-    (home / "config.yaml").write_text("templates:\n  max_render_time: 2s\n")
+    make_package(home, "loopy", counting_gguf, "TEMPLATE {{ range .Messages }}{{ range 1000000000 }}x{{ end }}{{ end }}\n")
+    (home / "config.yaml").write_text("templates:\n  max_render_time: 5s\n")
     port = free_port()
     return start_daemon(home, "--http", f"127.0.0.1:{port}", "--grace", "2"), port
 
@@ -64,7 +66,7 @@ def test_a_runaway_template_fails_its_request_while_the_daemon_serves_others(
 
     thread = threading.Thread(target=runaway)
     thread.start()
-    normal = _chat(daemon, "counter", "the")  # served while the runaway render spends its 2 s
+    normal = _chat(daemon, "counter", "the")  # served while the runaway render spends its 5 s
     answered_at = time.monotonic()
     thread.join(timeout=120)
     assert normal, "the normal chat got no answer"
@@ -73,20 +75,20 @@ def test_a_runaway_template_fails_its_request_while_the_daemon_serves_others(
     [error] = failure
     assert error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     details = error.details()
-    assert "model runaway" in details and "max_render_time" in details and "2 s of render time" in details
+    assert "model runaway" in details and "max_render_time" in details and "5 s of render time" in details
     assert ("ingot-error-reason", "template_budget") in tuple(error.trailing_metadata())
 
     # HTTP: 400 (the request cannot succeed by retrying), in both dialects, naming the model and the limit.
     base = f"http://127.0.0.1:{port}"
     ollama = httpx.post(f"{base}/api/chat", timeout=120, json={
-        "model": "runaway", "stream": False, "messages": [{"role": "user", "content": "hi"}]})
+        "model": "loopy", "stream": False, "messages": [{"role": "user", "content": "hi"}]})
     assert ollama.status_code == 400, ollama.text
-    assert "model runaway" in ollama.json()["error"] and "max_render_time" in ollama.json()["error"]
+    assert "model loopy" in ollama.json()["error"] and "max_loop_iterations" in ollama.json()["error"]
     openai = httpx.post(f"{base}/v1/chat/completions", timeout=120, json={
-        "model": "runaway", "messages": [{"role": "user", "content": "hi"}]})
+        "model": "loopy", "messages": [{"role": "user", "content": "hi"}]})
     assert openai.status_code == 400, openai.text
     body = openai.json()["error"]
-    assert body["code"] == "template_budget_exceeded" and "model runaway" in body["message"]
+    assert body["code"] == "template_budget_exceeded" and "model loopy" in body["message"]
 
     # And the daemon still answers a normal chat afterwards, over both APIs.
     assert _chat(daemon, "counter", "the") == normal
