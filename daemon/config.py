@@ -7,7 +7,7 @@
       dir: ~/models
       push: [localhost:5000/team]
     templates:             # the render budget of every prompt template
-      max_render_time: 2s
+      max_render_time: 5s
 
 Sections (each documented where it is parsed):
 

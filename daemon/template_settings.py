@@ -4,7 +4,7 @@
 
     # $INGOT_HOME/config.yaml
     templates:
-      max_render_time: 2s            # a number of seconds or a duration (500ms, 2s)
+      max_render_time: 5s            # a number of seconds or a duration (500ms, 5s)
       max_output_bytes: 16777216     # bytes (16 MiB)
       max_loop_iterations: 1000000   # all range/for loops of one render together
       max_nesting_depth: 64          # nested blocks and template/macro calls

@@ -6,7 +6,7 @@ Jinja) runs against a `RenderBudget`:
 
 | limit | config.yaml key (`templates:`) | default | counts |
 |---|---|---|---|
-| wall time | `max_render_time` | 2 s | seconds since the render began, checked at every step, loop turn and call |
+| wall time | `max_render_time` | 5 s | seconds since the render began, checked at every step, loop turn and call |
 | output | `max_output_bytes` | 16 MiB | UTF-8 bytes written, checked as output grows; no value a template builds may be longer |
 | loop iterations | `max_loop_iterations` | 1,000,000 | turns of every `range` / `for`, all loops of the render together |
 | nesting depth | `max_nesting_depth` | 64 | nested blocks and `template` calls (Go); nested macro and function calls (Jinja) |
@@ -59,7 +59,7 @@ _CLOCK_EVERY = 32
 class RenderBudget:
     """The limits of one render; see the module docstring for what each counts."""
 
-    max_render_time: float = 2.0
+    max_render_time: float = 5.0
     max_output_bytes: int = 16 * 1024 * 1024
     max_loop_iterations: int = 1_000_000
     max_nesting_depth: int = 64
