@@ -74,7 +74,9 @@ class _Conversation:
 
 @user_errors("ingot.modelfile.template:InputError")
 def run(args: argparse.Namespace) -> int:
+    from ingot.daemon.config import load_template_budget
     from ingot.modelfile.template import ChatMessage, InputError, render_generate, render_prompt
+    from ingot.registry.home import IngotHome
 
     if args.model is None and args.template is None:
         raise InputError("give a model NAME or --template FILE")
@@ -91,7 +93,9 @@ def run(args: argparse.Namespace) -> int:
     common: dict[str, Any] = dict(default_system=defaults.system,
                                   modelfile_messages=defaults.messages,
                                   gguf_chat_template=gguf_chat_template,
-                                  bos_token=bos, eos_token=eos, think=args.think)
+                                  bos_token=bos, eos_token=eos, think=args.think,
+                                  # the daemon's budget (config.yaml templates:), so a runaway stops here too
+                                  budget=load_template_budget(IngotHome.from_env()))
     if conversation.messages is None:
         text = render_generate(template, args.prompt, args.system, **common)
     else:

@@ -64,6 +64,20 @@ def test_template_error_is_one_clear_message(tmp_path: Path) -> None:
     assert result.stdout == b""
 
 
+def test_a_runaway_template_stops_within_the_configured_budget(tmp_path: Path) -> None:
+    runaway = tmp_path / "runaway.gotmpl"
+    runaway.write_text("{{ range .Messages }}{{ range 1000 }}.{{ end }}{{ end }}", encoding="utf-8")
+    home = tmp_path / "home"
+    home.mkdir()
+    assert _ingot("prompt", "--template", str(runaway), "--prompt", "x", home=home).stdout == b"." * 1000
+    (home / "config.yaml").write_text("templates:\n  max_loop_iterations: 999\n", encoding="utf-8")
+    result = _ingot("prompt", "--template", str(runaway), "--prompt", "x", home=home)
+    assert result.returncode == 1 and result.stdout == b""
+    err = result.stderr.decode()
+    assert f"{runaway}:1:22: template render budget exceeded" in err and "max_loop_iterations" in err
+    assert "Traceback" not in err
+
+
 def test_prompt_only_renders_like_generate(files: dict[str, Path], capfd: pytest.CaptureFixture[str]) -> None:
     assert main(["prompt", "--template", str(files["template"]), "--prompt", "Q"]) == 0
     assert capfd.readouterr().out == "<|im_start|>user\nQ<|im_end|>\n<|im_start|>assistant\n"
