@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from batch_helpers import COUNTER
-from daemon_helpers import DaemonProcess, make_package
+from daemon_helpers import make_package, start_daemon
 
 from ingot.registry.synthetic import write_synthetic_gguf
 
@@ -23,16 +22,4 @@ def home(tmp_path_factory: pytest.TempPathFactory, counter_gguf: Path) -> Path:
     make_package(root, "counter", counter_gguf, "PARAMETER temperature 0\n")
     return root
 
-
-@pytest.fixture
-def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
-    started: list[DaemonProcess] = []
-
-    def start(home: Path, *args: str, **kwargs: object) -> DaemonProcess:
-        process = DaemonProcess.start(home, *args, **kwargs)  # type: ignore[arg-type]
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
+__all__ = ["start_daemon"]  # a fixture, registered by being imported here

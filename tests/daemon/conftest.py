@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from daemon_helpers import COUNTING, OTHER, DaemonProcess, make_package
+from daemon_helpers import COUNTING, OTHER, DaemonProcess, make_package, start_daemon
 
 from ingot.registry.synthetic import write_synthetic_gguf
 
@@ -50,17 +50,4 @@ def fresh_home(tmp_path_factory: pytest.TempPathFactory, counting_gguf: Path) ->
     make_package(home, "counter", counting_gguf, "PARAMETER temperature 0\n")
     return home
 
-
-@pytest.fixture
-def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
-    """Start daemons with custom flags; each is stopped after the test."""
-    started: list[DaemonProcess] = []
-
-    def start(home: Path, *args: str, **kwargs: object) -> DaemonProcess:
-        process = DaemonProcess.start(home, *args, **kwargs)  # type: ignore[arg-type]
-        started.append(process)
-        return process
-
-    yield start
-    for process in started:
-        process.stop()
+__all__ = ["start_daemon"]  # a fixture, registered by being imported here

@@ -15,12 +15,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
+import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from ingot.modelfile import parse
@@ -211,3 +212,17 @@ def pid_alive(pid: int) -> bool:
     except OSError:
         return False
 
+
+@pytest.fixture
+def start_daemon() -> Iterator[Callable[..., DaemonProcess]]:
+    """Start daemons with custom flags; each is stopped after the test."""
+    started: list[DaemonProcess] = []
+
+    def start(home: Path, *args: str, **kwargs: object) -> DaemonProcess:
+        process = DaemonProcess.start(home, *args, **kwargs)  # type: ignore[arg-type]
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        process.stop()
