@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any
@@ -9,15 +10,18 @@ from typing import Any
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from ingot.daemon.engine.types import Metrics
+from ingot.daemon.errors import InvalidOptionError
 from ingot.daemon.lifecycle import ModelState, RunningSnapshot
 from ingot.daemon.options import LoadSettings, options_to_proto
 from ingot.daemon.queue_state import QueueState
+from ingot.modelfile.template import ChatMessage, ToolCall
 from ingot.proto.ingot.v1 import common_pb2, models_pb2, runtime_pb2
 from ingot.registry.digest import Progress
 from ingot.registry.package import Package
 from ingot.registry.reference import Reference
 
 __all__ = [
+    "message_from_proto",
     "metrics_to_proto",
     "model_details",
     "progress_to_proto",
@@ -33,6 +37,24 @@ _STATES = {
     ModelState.UNLOADING: runtime_pb2.MODEL_STATE_UNLOADING,
     ModelState.STOPPED: runtime_pb2.MODEL_STATE_UNSPECIFIED,
 }
+
+
+def message_from_proto(message: common_pb2.ChatMessage, index: int) -> ChatMessage:
+    """A request's chat message for the templates; bad call arguments name their field."""
+    calls = []
+    for position, call in enumerate(message.tool_calls):
+        where = f"messages[{index}].tool_calls[{position}].function"
+        if not call.name:
+            raise InvalidOptionError(f"{where}.name", "a tool call needs the function's name")
+        try:
+            arguments = json.loads(call.arguments_json) if call.arguments_json.strip() else {}
+        except json.JSONDecodeError as exc:
+            raise InvalidOptionError(f"{where}.arguments", f"not JSON ({exc.msg} at column {exc.colno})") from None
+        if not isinstance(arguments, dict):
+            raise InvalidOptionError(f"{where}.arguments", "must be a JSON object")
+        calls.append(ToolCall(name=call.name, arguments=arguments, id=call.id, index=call.index or position))
+    return ChatMessage(message.role, message.content, thinking=message.thinking, tool_calls=tuple(calls),
+                       tool_name=message.tool_name, tool_call_id=message.tool_call_id)
 
 
 def timestamp(seconds: float) -> Timestamp:

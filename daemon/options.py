@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from ingot.daemon.engine.types import Priority, SamplingOptions
 from ingot.daemon.errors import InvalidOptionError
+from ingot.daemon.grammar import schema_grammar
 from ingot.modelfile.model import ParameterValue
 from ingot.modelfile.parameters import PARAMETERS, coerce_parameter
 from ingot.proto.ingot.v1 import common_pb2
@@ -169,14 +170,5 @@ def resolve_format(text: str) -> tuple[bool, str | None]:
         ) from None
     if not isinstance(schema, dict):
         raise InvalidOptionError("format", "a JSON schema must be an object", hint='e.g. {"type": "object"}')
-    try:
-        # Pure-Python converter shipped with llama-cpp-python; imported here so
-        # requests without a schema never pay for it.
-        from llama_cpp.llama_grammar import json_schema_to_gbnf
-    except ImportError as exc:  # pragma: no cover - llama-cpp-python is a runtime dependency
-        raise InvalidOptionError("format", f"JSON schemas need llama-cpp-python ({exc})") from None
-    try:
-        grammar = json_schema_to_gbnf(json.dumps(schema))
-    except Exception as exc:  # noqa: BLE001 - the converter raises bare Exceptions for bad schemas
-        raise InvalidOptionError("format", f"unsupported JSON schema: {exc}") from None
-    return False, grammar
+    # Refuses schema keywords the grammar cannot enforce, naming them (see ingot.daemon.grammar).
+    return False, schema_grammar(schema, field="format")

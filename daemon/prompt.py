@@ -15,14 +15,16 @@ Every render runs against the daemon's render budget (config.yaml's
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from ingot.daemon.engine.context_window import reply_room
 from ingot.daemon.errors import TemplateBudgetExceededError
 from ingot.modelfile.template import (
     DEFAULT_BUDGET,
+    DEFAULT_TEMPLATE_TEXT,
     ChatMessage,
     RenderBudget,
     Template,
@@ -31,6 +33,7 @@ from ingot.modelfile.template import (
     render_generate,
     render_prompt,
 )
+from ingot.modelfile.template.inputs import Think
 from ingot.registry.package import Package
 
 __all__ = ["Prompt", "PromptSource", "chat_prompt", "compiled", "generate_prompt"]
@@ -95,6 +98,16 @@ class PromptSource:
             where = f"{exc.filename}:{exc.line}:{exc.column}"
             raise TemplateBudgetExceededError(self.model or "(unnamed)", exc.limit, f"{where}: {exc.message}") from None
 
+    def chosen(self, override: str | None = None) -> Template:
+        """The template a prompt is rendered with: `override`, the TEMPLATE, the GGUF's, or Ollama's default."""
+        if override is not None:
+            return compiled(override, "request template")
+        if self.template is not None:
+            return self.template
+        if self.gguf_chat_template:
+            return compiled(self.gguf_chat_template, "tokenizer.chat_template")
+        return compiled(DEFAULT_TEMPLATE_TEXT, "default template")
+
     def _finish(self, text: str, truncated: int = 0) -> Prompt:
         starts_with_bos = bool(self.bos_token) and text.startswith(self.bos_token)
         return Prompt(text=text, add_bos=not starts_with_bos, truncated_tokens=truncated)
@@ -107,6 +120,7 @@ def generate_prompt(
     system: str | None = None,
     template: str | None = None,
     raw: bool = False,
+    think: Think = None,
 ) -> Prompt:
     """The text a Generate request decodes: Ollama's rules (system, MESSAGE lines, the prompt as a user turn)."""
     if raw:
@@ -123,15 +137,19 @@ def generate_prompt(
             bos_token=source.bos_token,
             eos_token=source.eos_token,
             budget=source.budget,
+            think=think,
         )
     return source._finish(text)
 
 
-def _render_chat(source: PromptSource, examples: Sequence[ChatMessage], messages: Sequence[ChatMessage]) -> str:
+def _render_chat(source: PromptSource, examples: Sequence[ChatMessage], messages: Sequence[ChatMessage],
+                 tools: Sequence[Mapping[str, Any]] | None, think: Think) -> str:
     with source._budgeted():
         return render_prompt(
             source.template,
             messages=list(messages),
+            tools=tools,
+            think=think,
             default_system=source.system,
             modelfile_messages=tuple(examples),
             gguf_chat_template=source.gguf_chat_template,
@@ -148,6 +166,8 @@ def chat_prompt(
     count_tokens: CountTokens,
     n_ctx: int,
     num_predict: int,
+    tools: Sequence[Mapping[str, Any]] | None = None,
+    think: Think = None,
 ) -> Prompt:
     """The text a Chat request decodes, with the oldest turns dropped when it would not fit."""
     examples = list(source.messages)
@@ -158,7 +178,7 @@ def chat_prompt(
         kept_ids = {id(t) for t in turns[dropped - from_examples :]}
         # System messages keep their place relative to the turns that remain.
         kept = [m for m in messages if m.role == "system" or id(m) in kept_ids]
-        return _render_chat(source, examples[from_examples:], kept)
+        return _render_chat(source, examples[from_examples:], kept, tools, think)
 
     full = render(0)
     full_tokens = count_tokens(full)

@@ -28,6 +28,7 @@ Ollama's, `{"error": "message"}`. 429 and 503 carry `Retry-After`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -100,13 +101,18 @@ class HttpError(Exception):
         self.code = code if code is not None else _DEFAULT_CODES.get(status)
 
 
+_OPTION = re.compile(r"option '([^']+)': ")
+
+
 def from_aborted(error: CallAborted) -> HttpError:
     if (REASON_KEY, TEMPLATE_BUDGET) in error.trailing:
         # Not "try again later" (429): this request will fail the same way every time.
         return HttpError(400, error.message, code="template_budget_exceeded")
     status = _STATUS.get(error.code, 500)
     code = "model_not_found" if error.code is grpc.StatusCode.NOT_FOUND else None
-    return HttpError(status, error.message, code=code)
+    # A servicer's InvalidOptionError names its field first ("option 'tools[0].function.name': ...").
+    named = _OPTION.match(error.message) if status == 400 else None
+    return HttpError(status, error.message, param=named.group(1) if named else None, code=code)
 
 
 def validation_error(errors: Sequence[Any]) -> HttpError:

@@ -52,6 +52,7 @@ from .options import checked_options, format_text, keep_alive_text, option_entri
 from .priority import with_priority
 from .services import Servicers
 from .streams import collect, first_message, peer_of, stream_reply
+from .tools import call_arguments_json, ollama_call, think_fields, tools_to_proto
 from .vectors import as_floats, shortened
 
 __all__ = ["ollama_router"]
@@ -107,6 +108,39 @@ def _options(body: Any) -> common_pb2.Options:
 def _refuse(flag: Any, field: str, what: str) -> None:
     if flag:
         raise HttpError(400, f"{field}: {what} is not supported by ingot", param=field)
+
+
+def _set_think(message: Any, value: bool | str | None) -> None:
+    think, level = think_fields(value)
+    if think is not None:
+        message.think = think
+    message.think_level = level
+
+
+def _chat_message(item: Any, index: int) -> common_pb2.ChatMessage:
+    _refuse(item.images, f"messages[{index}].images", "image input")
+    message = common_pb2.ChatMessage(
+        role=item.role, content=item.content or "", thinking=item.thinking or "", tool_name=item.tool_name or "",
+        tool_call_id=item.tool_call_id or "",
+    )
+    for position, call in enumerate(item.tool_calls or ()):
+        param = f"messages[{index}].tool_calls[{position}].function.arguments"
+        message.tool_calls.append(common_pb2.ToolCall(
+            id=call.id or "", index=call.function.index if call.function.index is not None else position,
+            name=call.function.name, arguments_json=call_arguments_json(call.function.arguments, param)))
+    return message
+
+
+def _reply_message(pieces: list[common_pb2.ChatMessage]) -> dict[str, Any]:
+    """Ollama's `message`: thinking and tool_calls only when there are some."""
+    out: dict[str, Any] = {"role": "assistant", "content": "".join(p.content for p in pieces)}
+    thinking = "".join(p.thinking for p in pieces)
+    if thinking:
+        out["thinking"] = thinking
+    calls = [ollama_call(c) for p in pieces for c in p.tool_calls]
+    if calls:
+        out["tool_calls"] = calls
+    return out
 
 
 def _final_fields(done_reason: str, metrics: common_pb2.Metrics) -> dict[str, Any]:
@@ -195,6 +229,8 @@ class _GenerateStream:
         payload: dict[str, Any] = {
             "model": self._model, "created_at": _now(), "response": message.response, "done": message.done,
         }
+        if message.thinking:
+            payload["thinking"] = message.thinking
         if message.done:
             payload.update(_final_fields(_done_reason(message, self._unloads), message.metrics))
         return [_line(payload)]
@@ -211,7 +247,7 @@ class _ChatStream(_GenerateStream):
         payload: dict[str, Any] = {
             "model": self._model,
             "created_at": _now(),
-            "message": {"role": "assistant", "content": message.message.content},
+            "message": _reply_message([message.message]),
             "done": message.done,
         }
         if message.done:
@@ -283,11 +319,11 @@ def ollama_router(servicers: Servicers) -> APIRouter:
         _refuse(body.suffix, "suffix", "fill-in-the-middle")
         _refuse(body.context, "context", "a token context (send the conversation to /api/chat instead)")
         _refuse(body.images, "images", "image input")
-        _refuse(body.think, "think", "thinking")
         message = inference_pb2.GenerateRequest(
             model=model, prompt=body.prompt or "", raw=bool(body.raw), options=_options(body),
             format=format_text(body.format),
         )
+        _set_think(message, body.think)
         if body.system is not None:
             message.system = body.system
         if body.template is not None:
@@ -295,7 +331,10 @@ def ollama_router(servicers: Servicers) -> APIRouter:
         return await answer(
             request, servicers.inference.Generate, message, model=model, keep_alive=body.keep_alive,
             stream=body.stream, renderer=_GenerateStream,
-            whole=lambda replies: {"response": "".join(m.response for m in replies)},
+            whole=lambda replies: {
+                "response": "".join(m.response for m in replies),
+                **({"thinking": t} if (t := "".join(m.thinking for m in replies)) else {}),
+            },
         )
 
     @router.post(
@@ -307,22 +346,16 @@ def ollama_router(servicers: Servicers) -> APIRouter:
     )
     async def chat(body: ChatRequest, request: Request) -> Response:
         model = _model_name(body)
-        _refuse(body.tools, "tools", "tool calling")
-        _refuse(body.think, "think", "thinking")
-        messages = []
-        for index, item in enumerate(body.messages or ()):
-            _refuse(item.images, f"messages[{index}].images", "image input")
-            _refuse(item.tool_calls, f"messages[{index}].tool_calls", "tool calling")
-            messages.append(common_pb2.ChatMessage(role=item.role, content=item.content or ""))
+        messages = [_chat_message(item, index) for index, item in enumerate(body.messages or ())]
         message = inference_pb2.ChatRequest(
-            model=model, messages=messages, options=_options(body), format=format_text(body.format)
+            model=model, messages=messages, options=_options(body), format=format_text(body.format),
+            tools=tools_to_proto(body.tools),
         )
+        _set_think(message, body.think)
         return await answer(
             request, servicers.inference.Chat, message, model=model, keep_alive=body.keep_alive,
             stream=body.stream, renderer=_ChatStream,
-            whole=lambda replies: {
-                "message": {"role": "assistant", "content": "".join(m.message.content for m in replies)}
-            },
+            whole=lambda replies: {"message": _reply_message([m.message for m in replies])},
         )
 
     async def _embed(request: Request, message: inference_pb2.EmbedRequest) -> inference_pb2.EmbedResponse:

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .tools import ToolDefinition
+
 __all__ = [
     "ChatRequest",
     "ChatResponse",
@@ -51,7 +53,8 @@ class _Inference(_Request):
     options: dict[str, Any] | None = Field(default=None, description=_OPTIONS_HELP)
     keep_alive: str | float | None = Field(default=None, description=_KEEP_ALIVE_HELP)
     format: str | dict[str, Any] | None = Field(default=None, description=_FORMAT_HELP)
-    think: bool | str | None = Field(default=None, description="Not supported: must be absent or false.")
+    think: bool | str | None = Field(
+        default=None, description="true, false, or a level (low, medium, high); unset: on if the model thinks.")
 
 
 class GenerateRequest(_Inference):
@@ -64,18 +67,37 @@ class GenerateRequest(_Inference):
     images: list[str] | None = Field(default=None, description="Not supported: must be absent or empty.")
 
 
+class CallFunction(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    index: int | None = None
+    name: str
+    arguments: dict[str, Any] | str | None = Field(default=None, description="An object (a JSON string works too).")
+
+
+class ToolCall(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    function: CallFunction
+
+
 class ChatMessage(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: str = Field(description="system, user, assistant or tool.")
     content: str | None = None
+    thinking: str | None = Field(default=None, description="An assistant turn's reasoning.")
     images: list[str] | None = Field(default=None, description="Not supported: must be absent or empty.")
-    tool_calls: list[dict[str, Any]] | None = Field(default=None, description="Not supported.")
+    tool_calls: list[ToolCall] | None = Field(default=None, description="An assistant turn's calls.")
+    tool_name: str | None = Field(default=None, description="A tool result: the function that produced it.")
+    tool_call_id: str | None = Field(default=None, description="A tool result: the call it answers.")
 
 
 class ChatRequest(_Inference):
     messages: list[ChatMessage] | None = Field(default=None, description="Empty or absent: only load the model.")
-    tools: list[dict[str, Any]] | None = Field(default=None, description="Not supported: must be absent or empty.")
+    tools: list[ToolDefinition] | None = Field(
+        default=None, description="Functions the model may call; its template must support tools.")
 
 
 class EmbedRequest(_Request):
@@ -135,12 +157,26 @@ class GenerateResponse(_Final):
     model: str
     created_at: str
     response: str
+    thinking: str | None = Field(default=None, description="Reasoning, apart from the response (with think).")
     done: bool
+
+
+class CallFunctionOut(BaseModel):
+    index: int
+    name: str
+    arguments: dict[str, Any]
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    function: CallFunctionOut
 
 
 class MessageOut(BaseModel):
     role: str
     content: str
+    thinking: str | None = Field(default=None, description="Reasoning since the previous line (with think).")
+    tool_calls: list[ToolCallOut] | None = Field(default=None, description="Calls completed since the previous line.")
 
 
 class ChatResponse(_Final):

@@ -38,6 +38,7 @@ from .options import Entry, checked_options, keep_alive_text, option_entries, op
 from .priority import with_priority
 from .services import Servicers
 from .streams import collect, first_message, peer_of, stream_reply
+from .tools import call_arguments_json, openai_call, think_fields, tools_to_proto
 from .vectors import as_base64, as_floats, shortened
 
 __all__ = [
@@ -78,7 +79,9 @@ def _sse(payload: dict[str, Any]) -> bytes:
     return b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n\n"
 
 
-def _finish_reason(done_reason: str) -> str:
+def _finish_reason(done_reason: str, called: bool = False) -> str:
+    if done_reason == "stop" and called:
+        return "tool_calls"
     if done_reason in ("stop", "length"):
         return done_reason
     if done_reason == "cancelled":
@@ -143,29 +146,83 @@ def _message_text(content: Any, param: str) -> str:
     return "".join(texts)
 
 
+_EFFORTS: dict[str, bool | str] = {"none": False, "minimal": "low", "low": "low", "medium": "medium", "high": "high"}
+
+
+def _think(body: ChatCompletionRequest) -> tuple[bool | None, str]:
+    if body.think is not None:
+        return think_fields(body.think)
+    if body.reasoning_effort is None:
+        return None, ""
+    effort = _EFFORTS.get(body.reasoning_effort.strip().lower())
+    if effort is None:
+        raise HttpError(400, f"reasoning_effort {body.reasoning_effort!r}: use none, minimal, low, medium or high",
+                        param="reasoning_effort")
+    return (effort, "") if isinstance(effort, bool) else (None, effort)
+
+
+def _tool_choice(body: ChatCompletionRequest) -> common_pb2.ToolChoice:
+    choice = body.tool_choice
+    if choice is None or choice == "auto":
+        return common_pb2.ToolChoice(mode=common_pb2.ToolChoice.AUTO)
+    if choice == "none":
+        return common_pb2.ToolChoice(mode=common_pb2.ToolChoice.NONE)
+    if choice == "required":
+        return common_pb2.ToolChoice(mode=common_pb2.ToolChoice.REQUIRED)
+    return common_pb2.ToolChoice(mode=common_pb2.ToolChoice.FUNCTION, function=choice.function.name)
+
+
+def _called_name(body: ChatCompletionRequest, before: int, call_id: str | None) -> str:
+    """The function a tool result answers, found by its call id (as Ollama does)."""
+    if not call_id:
+        return ""
+    for item in reversed(body.messages[:before]):
+        for call in item.tool_calls or ():
+            if call.id == call_id:
+                return call.function.name
+    return ""
+
+
+def _message(body: ChatCompletionRequest, index: int) -> common_pb2.ChatMessage:
+    item = body.messages[index]
+    message = common_pb2.ChatMessage(
+        role=_ROLES.get(item.role, item.role),
+        content=_message_text(item.content, f"messages[{index}].content"),
+        thinking=item.reasoning_content or item.reasoning or "",
+        tool_call_id=item.tool_call_id or "",
+    )
+    for position, call in enumerate(item.tool_calls or ()):
+        param = f"messages[{index}].tool_calls[{position}].function.arguments"
+        message.tool_calls.append(common_pb2.ToolCall(
+            id=call.id or "", index=position, name=call.function.name,
+            arguments_json=call_arguments_json(call.function.arguments, param)))
+    if item.role == "tool":
+        message.tool_name = item.name or _called_name(body, index, item.tool_call_id)
+    return message
+
+
 def chat_request(body: ChatCompletionRequest) -> inference_pb2.ChatRequest:
     _check_common(body)
-    if body.tools:
-        raise HttpError(
-            400, "tool calling is not supported by ingot yet; send the request without tools", param="tools"
-        )
     if body.logprobs:
         raise HttpError(400, "logprobs are not supported by ingot", param="logprobs")
     if not body.messages:
         raise HttpError(400, "messages must hold at least one message", param="messages")
     max_tokens = body.max_completion_tokens if body.max_completion_tokens is not None else body.max_tokens
     options = checked_options(_sampling_entries(body, max_tokens))
+    think, think_level = _think(body)
     request = inference_pb2.ChatRequest(
         model=body.model,
-        messages=[
-            common_pb2.ChatMessage(
-                role=_ROLES.get(m.role, m.role), content=_message_text(m.content, f"messages[{i}].content")
-            )
-            for i, m in enumerate(body.messages)
-        ],
+        messages=[_message(body, i) for i in range(len(body.messages))],
         options=options_message(options),
         format=_response_format(body.response_format),
+        tools=tools_to_proto(body.tools),
+        tool_choice=_tool_choice(body),
+        think_level=think_level,
     )
+    if think is not None:
+        request.think = think
+    if body.parallel_tool_calls is not None:
+        request.parallel_tool_calls = body.parallel_tool_calls
     keep_alive = keep_alive_text(body.keep_alive)
     if keep_alive is not None:
         request.keep_alive = keep_alive
@@ -216,8 +273,9 @@ class _ChatStream(_SseEnding):
                       "system_fingerprint": FINGERPRINT}
         self._include_usage = include_usage
         self._role_sent = False
+        self._calls = 0
 
-    def _event(self, delta: dict[str, str], finish: str | None) -> bytes:
+    def _event(self, delta: dict[str, Any], finish: str | None) -> bytes:
         payload: dict[str, Any] = {
             **self._head,
             "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
@@ -226,17 +284,29 @@ class _ChatStream(_SseEnding):
             payload["usage"] = None
         return _sse(payload)
 
+    def _deltas(self, reply: common_pb2.ChatMessage) -> list[dict[str, Any]]:
+        deltas: list[dict[str, Any]] = []
+        if reply.thinking:
+            deltas.append({"reasoning_content": reply.thinking})
+        if reply.content:
+            deltas.append({"content": reply.content})
+        for call in reply.tool_calls:
+            # As OpenAI streams a call: index, id, type and name first with empty arguments, then the arguments.
+            index = self._calls
+            self._calls += 1
+            deltas.append({"tool_calls": [{"index": index, "id": call.id, "type": "function",
+                                           "function": {"name": call.name, "arguments": ""}}]})
+            deltas.append({"tool_calls": [{"index": index, "function": {"arguments": call.arguments_json}}]})
+        if not self._role_sent:
+            self._role_sent = True
+            first = deltas[0] if deltas else {"content": ""}
+            deltas[:1] = [{"role": "assistant", **first}]
+        return deltas
+
     def message(self, message: inference_pb2.ChatResponse) -> list[bytes]:
-        out = []
-        text = message.message.content
-        if text or not self._role_sent:
-            delta = {"content": text}
-            if not self._role_sent:
-                delta = {"role": "assistant", **delta}
-                self._role_sent = True
-            out.append(self._event(delta, None))
+        out = [self._event(delta, None) for delta in self._deltas(message.message)]
         if message.done:
-            out.append(self._event({}, _finish_reason(message.done_reason)))
+            out.append(self._event({}, _finish_reason(message.done_reason, self._calls > 0)))
             if self._include_usage:
                 out.append(_sse({**self._head, "choices": [], "usage": _usage(message.metrics)}))
         return out
@@ -295,6 +365,9 @@ def chat_reply(
     body: ChatCompletionRequest, messages: list[inference_pb2.ChatResponse], ident: str, created: int
 ) -> ChatCompletion:
     final = messages[-1]
+    calls = [openai_call(c) for m in messages for c in m.message.tool_calls]
+    content = "".join(m.message.content for m in messages)
+    thinking = "".join(m.message.thinking for m in messages)
     return ChatCompletion(
         id=ident,
         created=created,
@@ -302,8 +375,13 @@ def chat_reply(
         system_fingerprint=FINGERPRINT,
         choices=[{
             "index": 0,
-            "message": {"role": "assistant", "content": "".join(m.message.content for m in messages)},
-            "finish_reason": _finish_reason(final.done_reason),
+            "message": {
+                "role": "assistant",
+                "content": content if content or not calls else None,
+                "reasoning_content": thinking or None,
+                "tool_calls": calls or None,
+            },
+            "finish_reason": _finish_reason(final.done_reason, bool(calls)),
         }],
         usage=_usage(final.metrics),
     )

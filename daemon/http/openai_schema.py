@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from .tools import ToolDefinition
+
 __all__ = [
     "ChatCompletion",
     "ChatCompletionChunk",
@@ -81,12 +83,40 @@ class ContentPart(BaseModel):
     text: str | None = None
 
 
+class FunctionCallIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    arguments: str | dict[str, Any] | None = Field(default=None, description="A JSON object, as a string.")
+
+
+class ToolCallIn(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    id: str | None = None
+    type: str | None = "function"
+    function: FunctionCallIn
+
+
 class ChatMessageIn(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     role: str = Field(description="system, developer (read as system), user, assistant or tool.")
     content: str | list[ContentPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCallIn] | None = Field(default=None, description="An assistant turn's calls.")
+    tool_call_id: str | None = Field(default=None, description="A tool result: the call it answers.")
+    reasoning_content: str | None = Field(default=None, description="An assistant turn's reasoning.")
+    reasoning: str | None = Field(default=None, description="Another spelling of reasoning_content.")
+
+
+class NamedFunction(BaseModel):
+    name: str
+
+
+class NamedToolChoice(BaseModel):
+    type: Literal["function"] = "function"
+    function: NamedFunction
 
 
 class ChatCompletionRequest(_Request):
@@ -95,7 +125,14 @@ class ChatCompletionRequest(_Request):
     max_completion_tokens: int | None = Field(default=None, description="Wins over max_tokens when both are set.")
     response_format: ResponseFormat | None = None
     stream_options: StreamOptions | None = None
-    tools: list[dict[str, Any]] | None = Field(default=None, description="Not supported: must be absent or empty.")
+    tools: list[ToolDefinition] | None = Field(
+        default=None, description="Functions the model may call; its template must support tools.")
+    tool_choice: Literal["auto", "none", "required"] | NamedToolChoice | None = Field(
+        default=None, description="required or a named function constrain the reply with a grammar.")
+    parallel_tool_calls: bool | None = Field(default=None, description="false: at most one call.")
+    reasoning_effort: str | None = Field(
+        default=None, description="none turns thinking off; minimal, low, medium, high set its level.")
+    think: bool | str | None = Field(default=None, description="ingot/Ollama extension: true, false or a level.")
     logprobs: bool | None = Field(default=None, description="Not supported: must be absent or false.")
 
 
@@ -135,16 +172,31 @@ class Usage(BaseModel):
     total_tokens: int
 
 
+class FunctionCallOut(BaseModel):
+    name: str
+    arguments: str = Field(description="A JSON object, as a string.")
+
+
+class ToolCallOut(BaseModel):
+    id: str
+    type: Literal["function"] = "function"
+    function: FunctionCallOut
+
+
 class ChatMessageOut(BaseModel):
     role: Literal["assistant"] = "assistant"
-    content: str
+    content: str | None = Field(description="Null when the reply is only tool calls.")
+    # As OpenAI: no reasoning_content or tool_calls keys when there are none (content stays, maybe null).
+    reasoning_content: str | None = Field(default=None, exclude_if=lambda v: v is None,
+                                          description="The model's reasoning, when it thinks.")
+    tool_calls: list[ToolCallOut] | None = Field(default=None, exclude_if=lambda v: v is None)
 
 
 class ChatChoice(BaseModel):
     index: int
     message: ChatMessageOut
     logprobs: None = None
-    finish_reason: Literal["stop", "length"]
+    finish_reason: Literal["stop", "length", "tool_calls"]
 
 
 class ChatCompletion(BaseModel):
@@ -157,16 +209,30 @@ class ChatCompletion(BaseModel):
     usage: Usage
 
 
+class FunctionCallDelta(BaseModel):
+    name: str | None = None
+    arguments: str | None = None
+
+
+class ToolCallDelta(BaseModel):
+    index: int
+    id: str | None = Field(default=None, description="In a call's first delta, with type and function.name.")
+    type: Literal["function"] | None = None
+    function: FunctionCallDelta
+
+
 class ChatDelta(BaseModel):
     role: Literal["assistant"] | None = None
     content: str | None = None
+    reasoning_content: str | None = None
+    tool_calls: list[ToolCallDelta] | None = None
 
 
 class ChatChunkChoice(BaseModel):
     index: int
     delta: ChatDelta
     logprobs: None = None
-    finish_reason: Literal["stop", "length"] | None = None
+    finish_reason: Literal["stop", "length", "tool_calls"] | None = None
 
 
 class ChatCompletionChunk(BaseModel):

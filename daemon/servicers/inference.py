@@ -16,7 +16,7 @@ import grpc
 
 from ingot.daemon.calls import CallWatch
 from ingot.daemon.catalog import Catalog
-from ingot.daemon.convert import metrics_to_proto
+from ingot.daemon.convert import message_from_proto, metrics_to_proto
 from ingot.daemon.engine.errors import RunnerDiedError
 from ingot.daemon.engine.types import Chunk, DoneReason, GenerateRequest, Priority
 from ingot.daemon.errors import GenerationFailedError, InvalidOptionError
@@ -30,10 +30,13 @@ from ingot.daemon.options import (
     resolve_options,
 )
 from ingot.daemon.prompt import Prompt, PromptSource, chat_prompt, generate_prompt
+from ingot.daemon.replies import ReplyPiece, plan_reply, think_value
 from ingot.daemon.requestlog import RequestRecord, count, logged, settle
 from ingot.daemon.scheduler import Lease, Scheduler
 from ingot.daemon.status import stream_errors, unary_errors
 from ingot.modelfile.template import DEFAULT_BUDGET, ChatMessage, RenderBudget
+from ingot.daemon.toolspec import tool_choice_from_proto, tools_from_proto
+from ingot.modelfile.template.inputs import Think
 from ingot.proto.ingot.v1 import common_pb2, inference_pb2, inference_pb2_grpc
 from ingot.registry.package import Package
 
@@ -46,6 +49,10 @@ def _keep_alive(message: object) -> KeepAlive | None:
     if message.HasField("keep_alive"):  # type: ignore[attr-defined]
         return parse_keep_alive(message.keep_alive)  # type: ignore[attr-defined]
     return None
+
+
+def _think(request: inference_pb2.GenerateRequest | inference_pb2.ChatRequest) -> Think:
+    return think_value(request.think if request.HasField("think") else None, request.think_level)
 
 
 def _require_model(name: str) -> None:
@@ -197,6 +204,11 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
             package, resolved = self._prepare(request.model, request.options, request.format)
             record.model = package.reference.short
             name = package.reference.short
+            source = self._source(package)
+            template = request.template if request.HasField("template") else None
+            # A raw prompt has no template, so no thinking tags to read the reply with.
+            plan = None if request.raw else plan_reply(
+                model=name, template=source.chosen(template), think=_think(request), fmt=request.format)
             with self._lease(
                 package, resolved, _keep_alive(request), watch, record, priority=priority_from_proto(request.options)
             ) as lease:
@@ -218,18 +230,28 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                     )
                     return
                 prompt = generate_prompt(
-                    self._source(package),
+                    source,
                     request.prompt,
                     system=request.system if request.HasField("system") else None,
-                    template=request.template if request.HasField("template") else None,
+                    template=template,
                     raw=request.raw,
+                    think=plan.think if plan is not None else None,
                 )
+                sampling = plan.sampling(resolved.sampling, prompt.text) if plan is not None else resolved.sampling
+                reader = plan.reader(prompt.text) if plan is not None else None
                 engine_request = GenerateRequest(
-                    prompt=prompt.text, sampling=resolved.sampling, add_bos=prompt.add_bos, priority=lease.priority
+                    prompt=prompt.text, sampling=sampling, add_bos=prompt.add_bos, priority=lease.priority
                 )
                 submitted = time.monotonic_ns()
                 for chunk in self._stream(lease, engine_request, watch, record):
-                    response = inference_pb2.GenerateResponse(model=name, response=chunk.text, done=chunk.done)
+                    piece = reader.feed(chunk.text) if reader is not None else ReplyPiece(chunk.text)
+                    if chunk.done and reader is not None:
+                        piece += reader.finish()
+                    elif not piece and not chunk.done:
+                        continue  # held back: it may be the start of a thinking tag
+                    response = inference_pb2.GenerateResponse(
+                        model=name, response=piece.content, thinking=piece.thinking, done=chunk.done
+                    )
                     if chunk.done:
                         response.done_reason = chunk.done_reason.value if chunk.done_reason else ""
                         response.metrics.CopyFrom(self._final_metrics(chunk, record, lease, submitted))
@@ -248,9 +270,20 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                     raise InvalidOptionError(
                         f"messages[{index}].role", f"unknown role {message.role!r}", hint=f"use one of {', '.join(_ROLES)}"
                     )
-                messages.append(ChatMessage(message.role, message.content))
+                messages.append(message_from_proto(message, index))
             package, resolved = self._prepare(request.model, request.options, request.format)
             record.model = name = package.reference.short
+            source = self._source(package)
+            tools = tools_from_proto(request.tools)
+            plan = plan_reply(
+                model=name,
+                template=source.chosen(),
+                tools=tools,
+                choice=tool_choice_from_proto(request.tool_choice, tools),
+                parallel=request.parallel_tool_calls if request.HasField("parallel_tool_calls") else True,
+                think=_think(request),
+                fmt=request.format,
+            )
             with self._lease(
                 package, resolved, _keep_alive(request), watch, record, priority=priority_from_proto(request.options)
             ) as lease:
@@ -266,23 +299,30 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                     return
                 runner = lease.runner
                 prompt: Prompt = chat_prompt(
-                    self._source(package),
+                    source,
                     messages,
                     count_tokens=lambda text: len(runner.tokenize(text, add_bos=True, special=True)),
                     n_ctx=lease.options.n_ctx,
                     num_predict=resolved.sampling.num_predict,
+                    tools=plan.template_tools,
+                    think=plan.think,
                 )
                 record.truncated_tokens = prompt.truncated_tokens
+                reader = plan.reader(prompt.text)
                 engine_request = GenerateRequest(
-                    prompt=prompt.text, sampling=resolved.sampling, add_bos=prompt.add_bos, priority=lease.priority
+                    prompt=prompt.text,
+                    sampling=plan.sampling(resolved.sampling, prompt.text),
+                    add_bos=prompt.add_bos,
+                    priority=lease.priority,
                 )
                 submitted = time.monotonic_ns()
                 for chunk in self._stream(lease, engine_request, watch, record):
-                    response = inference_pb2.ChatResponse(
-                        model=name,
-                        message=common_pb2.ChatMessage(role="assistant", content=chunk.text),
-                        done=chunk.done,
-                    )
+                    piece = reader.feed(chunk.text)
+                    if chunk.done:
+                        piece += reader.finish()
+                    elif not piece:
+                        continue  # held back: it may be the start of a tool call or a tag
+                    response = inference_pb2.ChatResponse(model=name, message=piece.message(), done=chunk.done)
                     if chunk.done:
                         response.done_reason = chunk.done_reason.value if chunk.done_reason else ""
                         response.metrics.CopyFrom(

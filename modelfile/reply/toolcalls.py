@@ -255,7 +255,7 @@ class ToolCallSplitter:
             return False
         start = self._scanner.start
         try:
-            value = json.loads(held[start:end])
+            value = json.loads(held[start:end], strict=False)  # a raw newline inside a string is common
         except json.JSONDecodeError:
             return self._fail(end, content)
         if self._name:

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from ingot.proto.ingot.v1 import common_pb2 as ingot_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ingot/v1/inference.proto\x12\x08ingot.v1\x1a\x15ingot/v1/common.proto\"\xdd\x01\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x13\n\x06system\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08template\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x0b\n\x03raw\x18\x05 \x01(\x08\x12\"\n\x07options\x18\x06 \x01(\x0b\x32\x11.ingot.v1.Options\x12\x17\n\nkeep_alive\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x0e\n\x06\x66ormat\x18\x08 \x01(\tB\t\n\x07_systemB\x0b\n\t_templateB\r\n\x0b_keep_alive\"z\n\x10GenerateResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08response\x18\x02 \x01(\t\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12\x13\n\x0b\x64one_reason\x18\x04 \x01(\t\x12\"\n\x07metrics\x18\x05 \x01(\x0b\x32\x11.ingot.v1.Metrics\"\xa1\x01\n\x0b\x43hatRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\x08messages\x18\x02 \x03(\x0b\x32\x15.ingot.v1.ChatMessage\x12\"\n\x07options\x18\x03 \x01(\x0b\x32\x11.ingot.v1.Options\x12\x17\n\nkeep_alive\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\tB\r\n\x0b_keep_alive\"\x8c\x01\n\x0c\x43hatResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12&\n\x07message\x18\x02 \x01(\x0b\x32\x15.ingot.v1.ChatMessage\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12\x13\n\x0b\x64one_reason\x18\x04 \x01(\t\x12\"\n\x07metrics\x18\x05 \x01(\x0b\x32\x11.ingot.v1.Metrics\"\xc2\x01\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05input\x18\x02 \x03(\t\x12\x15\n\x08truncate\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\"\n\x07options\x18\x04 \x01(\x0b\x32\x11.ingot.v1.Options\x12\x17\n\nkeep_alive\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x16\n\tnormalize\x18\x06 \x01(\x08H\x02\x88\x01\x01\x42\x0b\n\t_truncateB\r\n\x0b_keep_aliveB\x0c\n\n_normalize\"\x1b\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\"k\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\nembeddings\x18\x02 \x03(\x0b\x32\x13.ingot.v1.Embedding\x12\"\n\x07metrics\x18\x03 \x01(\x0b\x32\x11.ingot.v1.Metrics\"{\n\x0fTokenizeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x14\n\x07\x61\x64\x64_bos\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x17\n\nkeep_alive\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\n\n\x08_add_bosB\r\n\x0b_keep_alive\"\"\n\x10TokenizeResponse\x12\x0e\n\x06tokens\x18\x01 \x03(\x05\"Z\n\x11\x44\x65tokenizeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06tokens\x18\x02 \x03(\x05\x12\x17\n\nkeep_alive\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\r\n\x0b_keep_alive\"%\n\x12\x44\x65tokenizeResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t2\xcf\x02\n\tInference\x12\x43\n\x08Generate\x12\x19.ingot.v1.GenerateRequest\x1a\x1a.ingot.v1.GenerateResponse0\x01\x12\x37\n\x04\x43hat\x12\x15.ingot.v1.ChatRequest\x1a\x16.ingot.v1.ChatResponse0\x01\x12\x38\n\x05\x45mbed\x12\x16.ingot.v1.EmbedRequest\x1a\x17.ingot.v1.EmbedResponse\x12\x41\n\x08Tokenize\x12\x19.ingot.v1.TokenizeRequest\x1a\x1a.ingot.v1.TokenizeResponse\x12G\n\nDetokenize\x12\x1b.ingot.v1.DetokenizeRequest\x1a\x1c.ingot.v1.DetokenizeResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18ingot/v1/inference.proto\x12\x08ingot.v1\x1a\x15ingot/v1/common.proto\"\x90\x02\n\x0fGenerateRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06prompt\x18\x02 \x01(\t\x12\x13\n\x06system\x18\x03 \x01(\tH\x00\x88\x01\x01\x12\x15\n\x08template\x18\x04 \x01(\tH\x01\x88\x01\x01\x12\x0b\n\x03raw\x18\x05 \x01(\x08\x12\"\n\x07options\x18\x06 \x01(\x0b\x32\x11.ingot.v1.Options\x12\x17\n\nkeep_alive\x18\x07 \x01(\tH\x02\x88\x01\x01\x12\x0e\n\x06\x66ormat\x18\x08 \x01(\t\x12\x12\n\x05think\x18\t \x01(\x08H\x03\x88\x01\x01\x12\x13\n\x0bthink_level\x18\n \x01(\tB\t\n\x07_systemB\x0b\n\t_templateB\r\n\x0b_keep_aliveB\x08\n\x06_think\"\x8c\x01\n\x10GenerateResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\x10\n\x08response\x18\x02 \x01(\t\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12\x13\n\x0b\x64one_reason\x18\x04 \x01(\t\x12\"\n\x07metrics\x18\x05 \x01(\x0b\x32\x11.ingot.v1.Metrics\x12\x10\n\x08thinking\x18\x06 \x01(\t\"\xd8\x02\n\x0b\x43hatRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\x08messages\x18\x02 \x03(\x0b\x32\x15.ingot.v1.ChatMessage\x12\"\n\x07options\x18\x03 \x01(\x0b\x32\x11.ingot.v1.Options\x12\x17\n\nkeep_alive\x18\x04 \x01(\tH\x00\x88\x01\x01\x12\x0e\n\x06\x66ormat\x18\x05 \x01(\t\x12\x1d\n\x05tools\x18\x06 \x03(\x0b\x32\x0e.ingot.v1.Tool\x12)\n\x0btool_choice\x18\x07 \x01(\x0b\x32\x14.ingot.v1.ToolChoice\x12 \n\x13parallel_tool_calls\x18\x08 \x01(\x08H\x01\x88\x01\x01\x12\x12\n\x05think\x18\t \x01(\x08H\x02\x88\x01\x01\x12\x13\n\x0bthink_level\x18\n \x01(\tB\r\n\x0b_keep_aliveB\x16\n\x14_parallel_tool_callsB\x08\n\x06_think\"\x8c\x01\n\x0c\x43hatResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12&\n\x07message\x18\x02 \x01(\x0b\x32\x15.ingot.v1.ChatMessage\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12\x13\n\x0b\x64one_reason\x18\x04 \x01(\t\x12\"\n\x07metrics\x18\x05 \x01(\x0b\x32\x11.ingot.v1.Metrics\"\xc2\x01\n\x0c\x45mbedRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\r\n\x05input\x18\x02 \x03(\t\x12\x15\n\x08truncate\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\"\n\x07options\x18\x04 \x01(\x0b\x32\x11.ingot.v1.Options\x12\x17\n\nkeep_alive\x18\x05 \x01(\tH\x01\x88\x01\x01\x12\x16\n\tnormalize\x18\x06 \x01(\x08H\x02\x88\x01\x01\x42\x0b\n\t_truncateB\r\n\x0b_keep_aliveB\x0c\n\n_normalize\"\x1b\n\tEmbedding\x12\x0e\n\x06values\x18\x01 \x03(\x02\"k\n\rEmbedResponse\x12\r\n\x05model\x18\x01 \x01(\t\x12\'\n\nembeddings\x18\x02 \x03(\x0b\x32\x13.ingot.v1.Embedding\x12\"\n\x07metrics\x18\x03 \x01(\x0b\x32\x11.ingot.v1.Metrics\"{\n\x0fTokenizeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07\x63ontent\x18\x02 \x01(\t\x12\x14\n\x07\x61\x64\x64_bos\x18\x03 \x01(\x08H\x00\x88\x01\x01\x12\x17\n\nkeep_alive\x18\x04 \x01(\tH\x01\x88\x01\x01\x42\n\n\x08_add_bosB\r\n\x0b_keep_alive\"\"\n\x10TokenizeResponse\x12\x0e\n\x06tokens\x18\x01 \x03(\x05\"Z\n\x11\x44\x65tokenizeRequest\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0e\n\x06tokens\x18\x02 \x03(\x05\x12\x17\n\nkeep_alive\x18\x03 \x01(\tH\x00\x88\x01\x01\x42\r\n\x0b_keep_alive\"%\n\x12\x44\x65tokenizeResponse\x12\x0f\n\x07\x63ontent\x18\x01 \x01(\t2\xcf\x02\n\tInference\x12\x43\n\x08Generate\x12\x19.ingot.v1.GenerateRequest\x1a\x1a.ingot.v1.GenerateResponse0\x01\x12\x37\n\x04\x43hat\x12\x15.ingot.v1.ChatRequest\x1a\x16.ingot.v1.ChatResponse0\x01\x12\x38\n\x05\x45mbed\x12\x16.ingot.v1.EmbedRequest\x1a\x17.ingot.v1.EmbedResponse\x12\x41\n\x08Tokenize\x12\x19.ingot.v1.TokenizeRequest\x1a\x1a.ingot.v1.TokenizeResponse\x12G\n\nDetokenize\x12\x1b.ingot.v1.DetokenizeRequest\x1a\x1c.ingot.v1.DetokenizeResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,27 +33,27 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'ingot.v1.inference_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GENERATEREQUEST']._serialized_start=62
-  _globals['_GENERATEREQUEST']._serialized_end=283
-  _globals['_GENERATERESPONSE']._serialized_start=285
-  _globals['_GENERATERESPONSE']._serialized_end=407
-  _globals['_CHATREQUEST']._serialized_start=410
-  _globals['_CHATREQUEST']._serialized_end=571
-  _globals['_CHATRESPONSE']._serialized_start=574
-  _globals['_CHATRESPONSE']._serialized_end=714
-  _globals['_EMBEDREQUEST']._serialized_start=717
-  _globals['_EMBEDREQUEST']._serialized_end=911
-  _globals['_EMBEDDING']._serialized_start=913
-  _globals['_EMBEDDING']._serialized_end=940
-  _globals['_EMBEDRESPONSE']._serialized_start=942
-  _globals['_EMBEDRESPONSE']._serialized_end=1049
-  _globals['_TOKENIZEREQUEST']._serialized_start=1051
-  _globals['_TOKENIZEREQUEST']._serialized_end=1174
-  _globals['_TOKENIZERESPONSE']._serialized_start=1176
-  _globals['_TOKENIZERESPONSE']._serialized_end=1210
-  _globals['_DETOKENIZEREQUEST']._serialized_start=1212
-  _globals['_DETOKENIZEREQUEST']._serialized_end=1302
-  _globals['_DETOKENIZERESPONSE']._serialized_start=1304
-  _globals['_DETOKENIZERESPONSE']._serialized_end=1341
-  _globals['_INFERENCE']._serialized_start=1344
-  _globals['_INFERENCE']._serialized_end=1679
+  _globals['_GENERATEREQUEST']._serialized_end=334
+  _globals['_GENERATERESPONSE']._serialized_start=337
+  _globals['_GENERATERESPONSE']._serialized_end=477
+  _globals['_CHATREQUEST']._serialized_start=480
+  _globals['_CHATREQUEST']._serialized_end=824
+  _globals['_CHATRESPONSE']._serialized_start=827
+  _globals['_CHATRESPONSE']._serialized_end=967
+  _globals['_EMBEDREQUEST']._serialized_start=970
+  _globals['_EMBEDREQUEST']._serialized_end=1164
+  _globals['_EMBEDDING']._serialized_start=1166
+  _globals['_EMBEDDING']._serialized_end=1193
+  _globals['_EMBEDRESPONSE']._serialized_start=1195
+  _globals['_EMBEDRESPONSE']._serialized_end=1302
+  _globals['_TOKENIZEREQUEST']._serialized_start=1304
+  _globals['_TOKENIZEREQUEST']._serialized_end=1427
+  _globals['_TOKENIZERESPONSE']._serialized_start=1429
+  _globals['_TOKENIZERESPONSE']._serialized_end=1463
+  _globals['_DETOKENIZEREQUEST']._serialized_start=1465
+  _globals['_DETOKENIZEREQUEST']._serialized_end=1555
+  _globals['_DETOKENIZERESPONSE']._serialized_start=1557
+  _globals['_DETOKENIZERESPONSE']._serialized_end=1594
+  _globals['_INFERENCE']._serialized_start=1597
+  _globals['_INFERENCE']._serialized_end=1932
 # @@protoc_insertion_point(module_scope)

@@ -8,7 +8,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class GenerateRequest(_message.Message):
-    __slots__ = ("model", "prompt", "system", "template", "raw", "options", "keep_alive", "format")
+    __slots__ = ("model", "prompt", "system", "template", "raw", "options", "keep_alive", "format", "think", "think_level")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     PROMPT_FIELD_NUMBER: _ClassVar[int]
     SYSTEM_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,8 @@ class GenerateRequest(_message.Message):
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     KEEP_ALIVE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    THINK_FIELD_NUMBER: _ClassVar[int]
+    THINK_LEVEL_FIELD_NUMBER: _ClassVar[int]
     model: str
     prompt: str
     system: str
@@ -25,35 +27,49 @@ class GenerateRequest(_message.Message):
     options: _common_pb2.Options
     keep_alive: str
     format: str
-    def __init__(self, model: _Optional[str] = ..., prompt: _Optional[str] = ..., system: _Optional[str] = ..., template: _Optional[str] = ..., raw: _Optional[bool] = ..., options: _Optional[_Union[_common_pb2.Options, _Mapping]] = ..., keep_alive: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
+    think: bool
+    think_level: str
+    def __init__(self, model: _Optional[str] = ..., prompt: _Optional[str] = ..., system: _Optional[str] = ..., template: _Optional[str] = ..., raw: _Optional[bool] = ..., options: _Optional[_Union[_common_pb2.Options, _Mapping]] = ..., keep_alive: _Optional[str] = ..., format: _Optional[str] = ..., think: _Optional[bool] = ..., think_level: _Optional[str] = ...) -> None: ...
 
 class GenerateResponse(_message.Message):
-    __slots__ = ("model", "response", "done", "done_reason", "metrics")
+    __slots__ = ("model", "response", "done", "done_reason", "metrics", "thinking")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     RESPONSE_FIELD_NUMBER: _ClassVar[int]
     DONE_FIELD_NUMBER: _ClassVar[int]
     DONE_REASON_FIELD_NUMBER: _ClassVar[int]
     METRICS_FIELD_NUMBER: _ClassVar[int]
+    THINKING_FIELD_NUMBER: _ClassVar[int]
     model: str
     response: str
     done: bool
     done_reason: str
     metrics: _common_pb2.Metrics
-    def __init__(self, model: _Optional[str] = ..., response: _Optional[str] = ..., done: _Optional[bool] = ..., done_reason: _Optional[str] = ..., metrics: _Optional[_Union[_common_pb2.Metrics, _Mapping]] = ...) -> None: ...
+    thinking: str
+    def __init__(self, model: _Optional[str] = ..., response: _Optional[str] = ..., done: _Optional[bool] = ..., done_reason: _Optional[str] = ..., metrics: _Optional[_Union[_common_pb2.Metrics, _Mapping]] = ..., thinking: _Optional[str] = ...) -> None: ...
 
 class ChatRequest(_message.Message):
-    __slots__ = ("model", "messages", "options", "keep_alive", "format")
+    __slots__ = ("model", "messages", "options", "keep_alive", "format", "tools", "tool_choice", "parallel_tool_calls", "think", "think_level")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     MESSAGES_FIELD_NUMBER: _ClassVar[int]
     OPTIONS_FIELD_NUMBER: _ClassVar[int]
     KEEP_ALIVE_FIELD_NUMBER: _ClassVar[int]
     FORMAT_FIELD_NUMBER: _ClassVar[int]
+    TOOLS_FIELD_NUMBER: _ClassVar[int]
+    TOOL_CHOICE_FIELD_NUMBER: _ClassVar[int]
+    PARALLEL_TOOL_CALLS_FIELD_NUMBER: _ClassVar[int]
+    THINK_FIELD_NUMBER: _ClassVar[int]
+    THINK_LEVEL_FIELD_NUMBER: _ClassVar[int]
     model: str
     messages: _containers.RepeatedCompositeFieldContainer[_common_pb2.ChatMessage]
     options: _common_pb2.Options
     keep_alive: str
     format: str
-    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.ChatMessage, _Mapping]]] = ..., options: _Optional[_Union[_common_pb2.Options, _Mapping]] = ..., keep_alive: _Optional[str] = ..., format: _Optional[str] = ...) -> None: ...
+    tools: _containers.RepeatedCompositeFieldContainer[_common_pb2.Tool]
+    tool_choice: _common_pb2.ToolChoice
+    parallel_tool_calls: bool
+    think: bool
+    think_level: str
+    def __init__(self, model: _Optional[str] = ..., messages: _Optional[_Iterable[_Union[_common_pb2.ChatMessage, _Mapping]]] = ..., options: _Optional[_Union[_common_pb2.Options, _Mapping]] = ..., keep_alive: _Optional[str] = ..., format: _Optional[str] = ..., tools: _Optional[_Iterable[_Union[_common_pb2.Tool, _Mapping]]] = ..., tool_choice: _Optional[_Union[_common_pb2.ToolChoice, _Mapping]] = ..., parallel_tool_calls: _Optional[bool] = ..., think: _Optional[bool] = ..., think_level: _Optional[str] = ...) -> None: ...
 
 class ChatResponse(_message.Message):
     __slots__ = ("model", "message", "done", "done_reason", "metrics")
