@@ -20,6 +20,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from google.protobuf.timestamp_pb2 import Timestamp
 from ingot.daemon.keepalive import parse_keep_alive
+from ingot.daemon.prompt import compiled
+from ingot.daemon.replies import format_of
+from ingot.modelfile.template import DEFAULT_TEMPLATE_TEXT, TemplateError
 from ingot.proto.ingot.v1 import common_pb2, inference_pb2, models_pb2, runtime_pb2
 from ingot.registry.errors import ReferenceError as InvalidReferenceError
 from ingot.registry.gguf_info import ArraySummary
@@ -141,6 +144,20 @@ def _reply_message(pieces: list[common_pb2.ChatMessage]) -> dict[str, Any]:
     if calls:
         out["tool_calls"] = calls
     return out
+
+
+def _capabilities(template: str) -> list[str]:
+    """Ollama's capability names: tools and thinking as the template shows them."""
+    found = ["completion", "embedding"]
+    try:
+        fmt = format_of(compiled(template or DEFAULT_TEMPLATE_TEXT, "TEMPLATE"))
+    except TemplateError:
+        return found
+    if fmt.tools:
+        found.append("tools")
+    if fmt.thinking is not None:
+        found.append("thinking")
+    return found
 
 
 def _final_fields(done_reason: str, metrics: common_pb2.Metrics) -> dict[str, Any]:
@@ -430,6 +447,7 @@ def ollama_router(servicers: Servicers) -> APIRouter:
         reply = await _unary(request, servicers.models.Show, models_pb2.ShowRequest(model=model))
         # The header metadata is read through the same catalog the servicer used (cached per weights digest).
         info = await asyncio.to_thread(lambda: servicers.catalog.info(servicers.catalog.package(model)))
+        capabilities = await asyncio.to_thread(_capabilities, reply.template or info.chat_template or "")
         return JSONResponse({
             "modelfile": reply.modelfile,
             "parameters": _parameters_text(reply.parameters),
@@ -438,7 +456,7 @@ def ollama_router(servicers: Servicers) -> APIRouter:
             "license": "\n\n".join(reply.license),
             "details": _details(reply.details),
             "model_info": _model_info(info.metadata),
-            "capabilities": ["completion", "embedding"],
+            "capabilities": capabilities,
             "messages": [{"role": m.role, "content": m.content} for m in reply.messages],
         })
 

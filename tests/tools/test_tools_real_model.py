@@ -146,6 +146,11 @@ def test_a_model_without_tool_support_is_refused_by_name(client: openai.OpenAI,
     assert refused.value.status_code == 400 and "does not support tools" in refused.value.error
 
 
+def test_show_lists_tools_as_a_capability_where_the_template_has_them(ollama_client: ollama.Client) -> None:
+    assert "tools" in (ollama_client.show(MODEL).capabilities or [])
+    assert "tools" not in (ollama_client.show("smollm2").capabilities or [])
+
+
 def test_thinking_is_refused_for_a_model_without_thinking_tags(ollama_client: ollama.Client) -> None:
     with pytest.raises(ollama.ResponseError) as refused:
         ollama_client.chat(model=MODEL, messages=[{"role": "user", "content": "hi"}], think=True)
