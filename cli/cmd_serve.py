@@ -128,8 +128,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--config", type=Path, metavar="PATH",
-        help="daemon config file; its watch: section runs a GitOps watcher, templates: sets the render budget "
-        "(default: $INGOT_HOME/config.yaml)",
+        help="daemon config file: watch: (a GitOps watcher), templates: (the render budget), http: (allowed Host "
+             "names, body cap), streams: (write-stall timeout); default $INGOT_HOME/config.yaml",
     )
     parser.add_argument("--log-format", choices=LOG_FORMATS, default="text", help="log lines as text or JSON (text)")
     parser.add_argument("--verbose", action="store_true", help="debug logging")
@@ -183,6 +183,7 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         default_registry=default_registry(env),
         watch=daemon_config.watch,
         template_budget=daemon_config.templates,
+        limits=daemon_config.limits,
         health=health,
         model_dirs=_model_dirs(args.model_dir, env),
         read_only=_read_only(args.read_only, env),

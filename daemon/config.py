@@ -8,6 +8,10 @@
       push: [localhost:5000/team]
     templates:             # the render budget of every prompt template
       max_render_time: 5s
+    http:                  # the HTTP API's Host names and body cap
+      allowed_hosts: [ingot.lan]
+    streams:               # streams whose client reads nothing are cancelled after this
+      write_stall_timeout: 60s
 
 Sections (each documented where it is parsed):
 
@@ -15,6 +19,7 @@ Sections (each documented where it is parsed):
 |---|---|---|
 | `watch` | `ingot.daemon.watch.settings.parse_watch_section` | docs/gitops.md |
 | `templates` | `ingot.daemon.template_settings.parse_templates_section` | docs/templates.md |
+| `http`, `streams` | `ingot.daemon.limits` | docs/http.md |
 
 Every problem is one `ConfigError` whose message starts with
 `config.yaml:LINE:COL:` (from PyYAML's marks) and carries a hint; unknown
@@ -26,6 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingot.daemon.limits import ClientLimits, parse_http_section, parse_streams_section
 from ingot.daemon.watch.errors import ConfigError
 from ingot.daemon.watch.settings import WatchConfig, parse_watch_section
 from ingot.daemon.watch.yamlnodes import load_yaml_file
@@ -43,7 +49,7 @@ __all__ = [
 ]
 
 CONFIG_NAME = "config.yaml"
-_SECTIONS = ("watch", "templates")
+_SECTIONS = ("watch", "templates", "http", "streams")
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,7 @@ class DaemonConfig:
     path: Path | None = None
     watch: WatchConfig | None = None
     templates: RenderBudget = DEFAULT_BUDGET
+    limits: ClientLimits = ClientLimits()
 
 
 def config_path(home: IngotHome) -> Path:
@@ -68,10 +75,16 @@ def load_daemon_config(home: IngotHome, path: Path | None = None) -> DaemonConfi
     sections = document.mapping(_SECTIONS)
     watch = sections.get("watch")
     templates = sections.get("templates")
+    limits = ClientLimits()
+    if "http" in sections:
+        limits = parse_http_section(sections["http"], limits)
+    if "streams" in sections:
+        limits = parse_streams_section(sections["streams"], limits)
     return DaemonConfig(
         path=path,
         watch=parse_watch_section(watch, base_dir=path.parent) if watch is not None and not watch.is_null else None,
         templates=parse_templates_section(templates) if templates is not None else DEFAULT_BUDGET,
+        limits=limits,
     )
 
 

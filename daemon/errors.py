@@ -57,6 +57,21 @@ class InvalidOptionError(DaemonError, ValueError):
         self.option = option
 
 
+class PromptTooLongError(DaemonError, ValueError):
+    """A prompt whose size in bytes alone shows it cannot fit the context window (see prompt_size.py)."""
+
+    def __init__(self, *, n_bytes: int, fewest_tokens: int, longest_token_bytes: int, n_ctx: int) -> None:
+        super().__init__(
+            f"the prompt is {n_bytes} bytes, so at least {fewest_tokens} tokens (no token of this model is "
+            f"longer than {longest_token_bytes} bytes), but the context window is {n_ctx} tokens; it was "
+            "refused before tokenizing",
+            hint="shorten the prompt or raise num_ctx",
+        )
+        self.n_bytes = n_bytes
+        self.fewest_tokens = fewest_tokens
+        self.n_ctx = n_ctx
+
+
 class ModelNotLoadedError(DaemonError, LookupError):
     """A model named in Unload is not loaded."""
 

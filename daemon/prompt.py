@@ -22,6 +22,7 @@ from typing import Any
 
 from ingot.daemon.engine.context_window import reply_room
 from ingot.daemon.errors import TemplateBudgetExceededError
+from ingot.daemon.prompt_size import TokenBound
 from ingot.modelfile.template import (
     DEFAULT_BUDGET,
     DEFAULT_TEMPLATE_TEXT,
@@ -168,8 +169,13 @@ def chat_prompt(
     num_predict: int,
     tools: Sequence[Mapping[str, Any]] | None = None,
     think: Think = None,
+    bound: TokenBound = TokenBound(),
 ) -> Prompt:
-    """The text a Chat request decodes, with the oldest turns dropped when it would not fit."""
+    """The text a Chat request decodes, with the oldest turns dropped when it would not fit.
+
+    Raises PromptTooLongError, before tokenizing anything, when even the shortest prompt dropping turns can
+    give is too long by its size in bytes (`bound`).
+    """
     examples = list(source.messages)
     turns = [m for m in messages if m.role != "system"]
 
@@ -180,12 +186,13 @@ def chat_prompt(
         kept = [m for m in messages if m.role == "system" or id(m) in kept_ids]
         return _render_chat(source, examples[from_examples:], kept, tools, think)
 
+    droppable = len(examples) + max(len(turns) - 1, 0)
+    bound.check(render(droppable), n_ctx)
     full = render(0)
     full_tokens = count_tokens(full)
     if full_tokens <= n_ctx:
         return source._finish(full)
     budget = n_ctx - reply_room(n_ctx, num_predict)
-    droppable = len(examples) + max(len(turns) - 1, 0)
     if droppable == 0:
         return source._finish(full)  # nothing to drop: the engine reports the overflow
     # Fewest dropped turns that fit: a binary search, since dropping more never lengthens the prompt.
@@ -194,7 +201,8 @@ def chat_prompt(
     while low <= high:
         middle = (low + high) // 2
         text = render(middle)
-        tokens = count_tokens(text)
+        # Texts too long by their bytes alone need no tokenizer to be told so.
+        tokens = budget + 1 if bound.fewest_tokens(text) > budget else count_tokens(text)
         if tokens <= budget:
             best = (text, tokens)
             high = middle - 1

@@ -60,9 +60,11 @@ from ingot.daemon.engine.types import LoadOptions
 from ingot.daemon.hardware import HardwareReport, ProbeSources, detect_hardware
 from ingot.daemon.hardware.cpu import detect_cpu
 from ingot.daemon.keepalive import DEFAULT_KEEP_ALIVE, KeepAlive
+from ingot.daemon.limits import ClientLimits
 from ingot.daemon.memory import FreeMemory
 from ingot.daemon.monitoring import DeviceMonitor, Monitoring
 from ingot.daemon.signals import SignalWaiter
+from ingot.daemon.stall import WriteStallInterceptor, WriteStallWatchdog
 from ingot.daemon.scheduler import Scheduler, SchedulerLimits
 from ingot.daemon.servicers import InferenceServicer, ModelsServicer, RuntimeServicer
 from ingot.modelfile.template import DEFAULT_BUDGET, RenderBudget
@@ -134,6 +136,8 @@ class ServeConfig:
     read_only: bool | None = None
     # The `templates:` section of config.yaml: what one prompt render may spend.
     template_budget: RenderBudget = DEFAULT_BUDGET
+    # The `http:` and `streams:` sections: Host names, body cap, write-stall timeout.
+    limits: ClientLimits = ClientLimits()
 
     def check(self) -> None:
         """Raise ConfigError for settings that cannot work."""
@@ -273,6 +277,8 @@ class Daemon:
         self.monitoring = Monitoring(devices=DeviceMonitor(sources, self._hardware.devices))
         self.tcp_port: int | None = None
         self.http: HttpServer | None = None
+        # Streams whose client reads nothing are cancelled (config.yaml streams.write_stall_timeout).
+        self.write_stalls = WriteStallWatchdog(config.limits.write_stall_seconds)
         self.watcher: Watcher | None = None
         store = Store.open(config.home, read_only=config.read_only is True)  # or found on a read-only mount
         try:
@@ -305,7 +311,7 @@ class Daemon:
         workers = self.config.max_queue * self.config.max_loaded + _SPARE_WORKERS
         server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ingot-rpc"),
-            interceptors=interceptors,
+            interceptors=(*interceptors, WriteStallInterceptor(self.write_stalls)),
             options=[
                 ("grpc.so_reuseport", 0),  # a second daemon on the same port must fail, not share it
                 ("grpc.max_send_message_length", _MESSAGE_LIMIT),
@@ -369,6 +375,7 @@ class Daemon:
     def start(self) -> None:
         config = self.config
         self._hardware.warm_up()
+        self.write_stalls.start()
         _prepare_socket_path(config.socket_path)
         if config.health is not None:
             # First, so that liveness answers while the other listeners come up.
@@ -446,7 +453,8 @@ class Daemon:
         services = self.http_services()
         try:
             return start_http_server(
-                services, host=address.host, port=address.port, tls=self.config.tls, token=self.config.token
+                services, host=address.host, port=address.port, tls=self.config.tls, token=self.config.token,
+                limits=self.config.limits,
             )
         except HttpConfigError as exc:
             self._abort_start()
@@ -467,6 +475,7 @@ class Daemon:
         )
 
     def _abort_start(self) -> None:
+        self.write_stalls.stop()
         for server in self._servers:
             server.stop(None)
         if self._probe_server is not None:
@@ -513,6 +522,7 @@ class Daemon:
             event.wait()
         if self.http is not None and not self.http.join(grace + 5.0):
             _log.warning("the HTTP listener did not stop within the grace period")
+        self.write_stalls.stop()
         self.scheduler.close()
         self._remove_socket()
         if self._probe_server is not None:

@@ -46,6 +46,7 @@ from ingot.daemon.errors import (
     InvalidOptionError,
     ModelLoadFailedError,
     ModelNotLoadedError,
+    PromptTooLongError,
     RequestCancelledError,
     ShuttingDownError,
     TemplateBudgetExceededError,
@@ -99,7 +100,7 @@ _TABLE: tuple[tuple[type[BaseException] | tuple[type[BaseException], ...], grpc.
     ((ModelNotFoundError, ModelNotLoadedError, RegistryNotFoundError), grpc.StatusCode.NOT_FOUND),
     (
         (ReferenceError, InvalidOptionError, KeepAliveError, ParameterError, ModelfileError, InputError,
-         InvalidRequestError, ContextOverflowError, PackageError),
+         InvalidRequestError, ContextOverflowError, PromptTooLongError, PackageError),
         grpc.StatusCode.INVALID_ARGUMENT,
     ),
     (QueueFullError, grpc.StatusCode.RESOURCE_EXHAUSTED),

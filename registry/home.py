@@ -13,6 +13,11 @@ Layout::
         .lock .gc.lock     flock(2) files
 
 Environment is read once, where a command starts, and passed down as values.
+
+The folder is created mode 0700: the models, the daemon's socket and the
+watcher's state are the user's alone. A folder that already exists keeps its
+mode, which is how to share one (create it first: `install -d -m 0750 -g
+models ~/.ingot`).
 """
 
 from __future__ import annotations
@@ -41,6 +46,17 @@ class IngotHome:
         env = os.environ if env is None else env
         raw = env.get(HOME_ENV) or DEFAULT_HOME
         return cls(Path(raw).expanduser().absolute())
+
+    def ensure(self) -> Path:
+        """Create the home folder if it is missing (mode 0700, see above); return it."""
+        try:
+            self.root.mkdir(mode=0o700)
+        except FileExistsError:
+            pass
+        except FileNotFoundError:
+            self.root.parent.mkdir(parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700, exist_ok=True)
+        return self.root
 
     @property
     def models(self) -> Path:

@@ -64,6 +64,7 @@ import stat
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+import contextlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -270,8 +271,12 @@ class Store:
 
     @classmethod
     def open(cls, home: IngotHome | None = None, *, read_only: bool = False) -> Store:
-        """The store of `home` (default: from $INGOT_HOME)."""
-        return cls((home or IngotHome.from_env()).models, read_only=read_only)
+        """The store of `home` (default: from $INGOT_HOME), creating the home folder 0700 if it is missing."""
+        home = home or IngotHome.from_env()
+        if not read_only:
+            with contextlib.suppress(OSError):  # a home that cannot be made: the store says why, below
+                home.ensure()
+        return cls(home.models, read_only=read_only)
 
     def _refuse_writes(self, what: str) -> None:
         if self.read_only:

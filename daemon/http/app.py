@@ -12,7 +12,10 @@ scheduler. Besides the two API families it serves:
   `GET /ui/state`, the JSON it polls.
 
 With a token, every path but /health and the page's static files wants `Authorization: Bearer TOKEN` (what the
-openai client sends as its api_key) and answers 401 without it.
+openai client sends as its api_key) and answers 401 without it. Before that,
+every path answers 403 to a `Host` the daemon does not know (DNS rebinding,
+`hosts.py`) and 413 to a body over the cap (`body_limit.py`); see
+`ingot.daemon.limits`.
 """
 
 from __future__ import annotations
@@ -32,9 +35,12 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ingot.daemon.auth import TOKEN_ENV
 from ingot.daemon.monitoring import Monitoring
+from ingot.daemon.limits import ClientLimits, HostPolicy
 
+from .body_limit import BodyLimitMiddleware
 from .calls import ClientGone
 from .errors import HttpError, error_response, handle_http_error, handle_starlette_error, handle_validation_error
+from .hosts import HostCheckMiddleware
 from .metrics import ASGIApp, HttpMetrics, Receive, RequestMetricsMiddleware, Scope, Send
 from .ollama_api import ollama_router
 from .openai_api import openai_router
@@ -124,7 +130,13 @@ def _batch_jobs(services: HttpServices, servicers: Servicers) -> BatchJobs:
     )
 
 
-def create_app(services: HttpServices, *, token: str | None = None) -> FastAPI:
+def create_app(
+    services: HttpServices,
+    *,
+    token: str | None = None,
+    limits: ClientLimits = ClientLimits(),
+    listen_host: str = "127.0.0.1",
+) -> FastAPI:
     monitoring = services.monitoring or Monitoring()
     monitoring.watch(services.scheduler)
     metrics = monitoring.shared("http", HttpMetrics)
@@ -147,7 +159,9 @@ def create_app(services: HttpServices, *, token: str | None = None) -> FastAPI:
     app.add_exception_handler(ClientGone, _client_gone)
     if token:
         app.add_middleware(TokenAuthMiddleware, token=token)
-    # Added last, so it wraps everything and also counts 401s.
+    app.add_middleware(BodyLimitMiddleware, max_bytes=limits.max_body_bytes)
+    app.add_middleware(HostCheckMiddleware, policy=HostPolicy(listen_host, limits.allowed_hosts))
+    # Added last, so it wraps everything and also counts 401s, 403s and 413s.
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 

@@ -27,7 +27,7 @@ import contextlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any, Generic, NoReturn, TypeVar
 
@@ -157,6 +157,12 @@ class ServicerCall(Generic[Message]):
             items: Iterator[Any] = result if isinstance(result, Iterator) else iter((result,))
             for item in items:
                 self._deliver(item)
+                if not self.context.is_active() and isinstance(items, Generator) and getattr(item, "done", True):
+                    # The client left and the servicer sent its last message (a generation's final chunk,
+                    # which the metrics count): stop it there, as gRPC does with a cancelled stream, so its
+                    # request log line says outcome=cancelled rather than ok.
+                    items.close()
+                    break
         except BaseException as exc:  # noqa: BLE001 - handed to the event loop, which raises it
             self._deliver(_Failed(exc))
         else:

@@ -115,8 +115,27 @@ def from_aborted(error: CallAborted) -> HttpError:
     return HttpError(status, error.message, param=named.group(1) if named else None, code=code)
 
 
-def validation_error(errors: Sequence[Any]) -> HttpError:
+def _json_error(error: Any, body: Any) -> HttpError:
+    """A body that is not JSON: the line and column in the message, no `param` (OpenAI says null too)."""
+    offset = error.get("loc", ("body", 0))[-1]
+    reason = (error.get("ctx") or {}).get("error") or "invalid JSON"
+    where = ""
+    if isinstance(offset, int) and isinstance(body, (str, bytes)):
+        text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        where = f" at line {line}, column {column}"
+    return HttpError(
+        400,
+        f"the request body is not valid JSON{where}: {reason}; send a JSON object with "
+        "'Content-Type: application/json'",
+    )
+
+
+def validation_error(errors: Sequence[Any], body: Any = None) -> HttpError:
     """FastAPI's request validation errors as one 400 naming the first bad field."""
+    if errors and errors[0].get("type") == "json_invalid":
+        return _json_error(errors[0], body)
     parts: list[str] = []
     param: str | None = None
     for error in errors[:3]:
@@ -152,9 +171,23 @@ async def handle_http_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(request.url.path, exc)
 
 
+def _not_json(content_type: str) -> HttpError:
+    return HttpError(
+        400,
+        f"the request body must be JSON sent with 'Content-Type: application/json', not {content_type!r} "
+        "(curl -d sends a form unless given -H 'Content-Type: application/json')",
+        param=None,
+    )
+
+
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return error_response(request.url.path, validation_error(exc.errors()))
+    errors = exc.errors()
+    content_type = request.headers.get("content-type", "")
+    whole_body = bool(errors) and tuple(errors[0].get("loc", ())) == ("body",)
+    if whole_body and content_type and "json" not in content_type.split(";")[0].lower():
+        return error_response(request.url.path, _not_json(content_type))
+    return error_response(request.url.path, validation_error(errors, exc.body))
 
 
 async def handle_starlette_error(request: Request, exc: Exception) -> JSONResponse:

@@ -22,9 +22,11 @@ from typing import Protocol
 import uvicorn
 
 from ingot.daemon.address import Address, missing_protection
+from ingot.daemon.limits import ClientLimits
 
 from .app import create_app
 from .services import HttpServices
+from .stall import WriteStallGuard
 
 __all__ = ["HttpConfigError", "HttpServer", "TLSPaths", "start_http_server"]
 
@@ -145,13 +147,15 @@ def start_http_server(
     port: int,
     tls: TLSPaths | None = None,
     token: str | None = None,
+    limits: ClientLimits = ClientLimits(),
 ) -> HttpServer:
     """Serve the HTTP API on host:port (port 0 picks a free one) until `stop()`; raises HttpConfigError."""
     check_http_listen(host, port, tls=tls, token=token)
-    app = create_app(services, token=token)
+    app = create_app(services, token=token, limits=limits, listen_host=host)
     sock = _bind(host, port)
     config = uvicorn.Config(
-        app,
+        # Outside Starlette's middleware: the guard needs the server's own `send` to drop a connection.
+        WriteStallGuard(app, limits.write_stall_seconds),
         log_config=None,  # the daemon configures logging; uvicorn must not replace it
         access_log=False,  # every inference request already writes one log line
         lifespan="off",

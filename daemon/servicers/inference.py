@@ -30,6 +30,7 @@ from ingot.daemon.options import (
     resolve_options,
 )
 from ingot.daemon.prompt import Prompt, PromptSource, chat_prompt, generate_prompt
+from ingot.daemon.prompt_size import TokenBound
 from ingot.daemon.replies import ReplyPiece, plan_reply, think_value
 from ingot.daemon.requestlog import RequestRecord, count, logged, settle
 from ingot.daemon.scheduler import Lease, Scheduler
@@ -237,6 +238,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                     raw=request.raw,
                     think=plan.think if plan is not None else None,
                 )
+                TokenBound.of(self._catalog.info(package)).check(prompt.text, lease.options.n_ctx)
                 sampling = plan.sampling(resolved.sampling, prompt.text) if plan is not None else resolved.sampling
                 reader = plan.reader(prompt.text) if plan is not None else None
                 engine_request = GenerateRequest(
@@ -306,6 +308,7 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                     num_predict=resolved.sampling.num_predict,
                     tools=plan.template_tools,
                     think=plan.think,
+                    bound=TokenBound.of(self._catalog.info(package)),
                 )
                 record.truncated_tokens = prompt.truncated_tokens
                 reader = plan.reader(prompt.text)
@@ -347,7 +350,10 @@ class InferenceServicer(inference_pb2_grpc.InferenceServicer):
                 n_ctx = lease.options.n_ctx
                 texts = list(request.input)
                 counted = 0
+                bound = TokenBound.of(self._catalog.info(package))
                 for index, text in enumerate(texts):
+                    if not truncate:
+                        bound.check(text, n_ctx)
                     tokens = runner.tokenize(text, add_bos=True, special=False)
                     if len(tokens) > n_ctx and truncate:
                         # Keep the start: cut at the context size and decode back to text.

@@ -8,6 +8,7 @@ cut mid-way). The daemon is `ingot.daemon.server.Daemon`, the object
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from ingot.registry.reference import Reference
 from ingot.registry.store import Store
 from ingot.registry.synthetic import write_synthetic_gguf
 
-from http_helpers import COUNTING_SPEC, MAX_QUEUE, MODEL, NUM_CTX, PARALLEL, WAIT_S, Served, start_daemon
+from http_helpers import COUNTING_SPEC, MAX_QUEUE, MODEL, NUM_CTX, PARALLEL, WAIT_S, RequestLog, Served, start_daemon
 from shared_fixtures import private_environment, registry
 
 __all__ = ["private_environment", "registry"]  # fixtures, registered by being here
@@ -66,3 +67,17 @@ def served(home: IngotHome, short_tmp: Path, counting_gguf: Path) -> Iterator[Se
 def http(served: Served) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=served.url, timeout=WAIT_S) as client:
         yield client
+
+
+@pytest.fixture
+def request_log() -> Iterator[RequestLog]:
+    handler = RequestLog()
+    logger = logging.getLogger("ingot.requests")
+    old_level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    try:
+        yield handler
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)

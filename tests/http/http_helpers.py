@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,3 +91,25 @@ def ndjson(lines: Iterator[str]) -> Iterator[dict[str, Any]]:
     for line in lines:
         if line.strip():
             yield json.loads(line)
+
+
+class RequestLog(logging.Handler):
+    """The request log lines (`ingot.requests`) as their fields; `wait_for` blocks until a matching one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[dict[str, object]] = []
+        self._changed = threading.Condition()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        with self._changed:
+            self.lines.append(dict(getattr(record, "fields", {})))
+            self._changed.notify_all()
+
+    def wait_for(self, count: int, **fields: object) -> list[dict[str, object]]:
+        def matching() -> list[dict[str, object]]:
+            return [line for line in self.lines if all(line.get(k) == v for k, v in fields.items())]
+
+        with self._changed:
+            assert self._changed.wait_for(lambda: len(matching()) >= count, WAIT_S), self.lines
+            return matching()

@@ -14,7 +14,7 @@ import pytest
 from ingot.daemon.http import start_http_server
 from ingot.registry.home import IngotHome
 
-from http_helpers import MODEL, WAIT_S, Served, metric, ndjson, start_daemon
+from http_helpers import MODEL, WAIT_S, RequestLog, Served, metric, ndjson, start_daemon
 
 ENDLESS = {"num_predict": 1_000_000}  # the counting model never stops on its own: only a cancel ends this
 
@@ -25,7 +25,8 @@ def _runner_pid(served: Served) -> int:
 
 
 @pytest.mark.parametrize("api", ["ollama", "openai"])
-def test_disconnect_mid_stream_frees_the_slot(served: Served, http: httpx.Client, api: str) -> None:
+def test_disconnect_mid_stream_frees_the_slot(served: Served, http: httpx.Client, api: str,
+                                              request_log: RequestLog) -> None:
     cancelled_before = metric(http, "ingot_generations_total", api=api, model=MODEL, done_reason="cancelled")
     if api == "ollama":
         path, body = "/api/generate", {"model": MODEL, "prompt": "go", "options": ENDLESS}
@@ -39,6 +40,7 @@ def test_disconnect_mid_stream_frees_the_slot(served: Served, http: httpx.Client
             assert metric(http, "ingot_requests_active", model=MODEL) == 1
             assert metric(http, "ingot_slots_busy", model=MODEL) == 1
             assert metric(http, "ingot_queue_depth", model=MODEL, priority="interactive") == 0  # decoding, not waiting
+            peer = f"http:127.0.0.1:{reply.extensions['network_stream'].get_extra_info('client_addr')[1]}"
         # Leaving the block closed the connection mid-stream.
     # drain() returns once every admitted request has released its slot: no sleeping, no polling.
     assert served.daemon.scheduler.drain(WAIT_S)
@@ -47,6 +49,10 @@ def test_disconnect_mid_stream_frees_the_slot(served: Served, http: httpx.Client
     assert cancelled == cancelled_before + 1
     (loaded,) = [m for m in http.get("/api/ps").json()["models"] if m["model"] == f"{MODEL}:latest"]
     assert loaded["expires_at"] is not None  # idle again: its keep-alive clock runs
+    # The request log says what happened to it, as docs/http.md promises.
+    (line,) = request_log.wait_for(1, peer=peer)
+    assert line["outcome"] == "cancelled"
+    assert line["done_reason"] == "cancelled"
 
 
 def test_disconnect_before_the_reply_cancels_a_non_streamed_request(served: Served, http: httpx.Client) -> None:
