@@ -31,6 +31,7 @@ import argparse
 import collections
 import functools
 import os
+import re
 import shutil
 import signal
 import socket
@@ -307,11 +308,56 @@ def _runner_pid(daemon_pid: int) -> int:
     raise SystemExit("the daemon started no runner")
 
 
+def _thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each live thread of `pid`."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # it ended meanwhile
+        out[int(task.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _thread_names(pid: int) -> dict[int, str]:
+    """Thread id -> name: Python's names through `py-spy dump` where it is installed, else the kernel's comm."""
+    names = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            names[int(task.name)] = (task / "comm").read_text().strip()
+        except OSError:
+            pass
+    spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if Path(spy).exists():
+        dump = subprocess.run([spy, "dump", "--pid", str(pid), "--nonblocking"], capture_output=True, text=True).stdout
+        names.update({int(m.group(1)): m.group(2) for m in re.finditer(r'Thread (\d+) \(\w+\): "([^"]+)"', dump)})
+    return names
+
+
+def _role(name: str) -> str:
+    """What a daemon thread does, from its name."""
+    for needle, role in (
+        ("ingot-runner-read", "runner wire receive"),
+        ("ingot-rpc", "gRPC servicer threads"),
+        ("_serve", "gRPC server poll loop"),
+        ("ingot-http-call", "HTTP servicer threads"),
+        ("ingot-http", "HTTP event loop"),
+    ):
+        if needle in name:
+            return role
+    if name in ("event_engine", "grpc_global_tim", "default-executo", "resolver-execu", "timer_manager"):
+        return "gRPC core threads"
+    return "other threads"
+
+
 @dataclass
 class DaemonRun:
     tokens: int
     cpu: dict[str, float]  # µs per token, per process label
     shares: dict[str, collections.Counter[str]]
+    threads: dict[str, float]  # µs per token, per daemon thread role
 
 
 def daemon_profile(
@@ -342,26 +388,36 @@ def daemon_profile(
                 for name, run in clients.items():
                     for streams in streams_list:
                         before = {label: process_cpu_seconds(pid) for pid, label in pids.items()}
+                        threads_before = _thread_cpu(daemon_pid)
                         perf = None
                         data = Path(folder) / f"perf-{index}-{name}-{streams}.data"
                         if use_perf:
                             perf = subprocess.Popen(
-                                ["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "-o", str(data),
+                                ["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000", "-o", str(data),
                                  "-p", f"{daemon_pid},{runner_pid}"],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             )  # fmt: skip
                             time.sleep(0.3)  # perf attaches
-                        outcome, _ = released_together(
-                            [lambda run=run: run(_prompt(counter), tokens) for _ in range(streams)]
-                        )
+                        outcome = []
+                        for _ in range(max(1, 8 // streams)):  # ~8 x tokens each: CPU times tick in 10 ms
+                            outcome += released_together(
+                                [lambda run=run: run(_prompt(counter), tokens) for _ in range(streams)]
+                            )[0]
                         if perf is not None:
                             perf.send_signal(signal.SIGINT)
                             perf.wait()
                         after = {label: process_cpu_seconds(pid) for pid, label in pids.items()}
+                        threads_after = _thread_cpu(daemon_pid)
+                        names = _thread_names(daemon_pid)
                         generated = sum(stream.tokens for stream in outcome)  # type: ignore[attr-defined]
                         cpu = {label: (after[label] - before[label]) * 1e6 / generated for label in after}
+                        roles: collections.Counter[str] = collections.Counter()
+                        for tid, seconds in threads_after.items():
+                            roles[_role(names.get(tid, ""))] += (seconds - threads_before.get(tid, 0.0)) * 1e6 / generated
+                        # A process's CPU counts its ended threads too: HTTP calls run on a thread each.
+                        roles["ended threads (HTTP calls)"] += cpu["daemon"] - sum(roles.values())
                         shares = _perf_shares(data, {daemon_pid: "daemon", runner_pid: "runner"}) if perf else {}
-                        runs[(name, streams)].append(DaemonRun(generated, cpu, shares))
+                        runs[(name, streams)].append(DaemonRun(generated, cpu, shares, dict(roles)))
                         print(f"  round {index + 1} {name} {streams} streams: {generated} tokens, CPU µs/token "
                               + ", ".join(f"{k} {v:.0f}" for k, v in cpu.items()), flush=True)  # fmt: skip
         finally:
@@ -418,6 +474,11 @@ def main(argv: list[str] | None = None) -> int:
         rows: dict[str, list[float]] = {}
         for label in ("runner", "daemon", "client"):
             rows[f"{label} CPU"] = [statistics.median(r.cpu[label] for r in rs) for rs in runs.values()]
+        roles = sorted({role for rs in runs.values() for r in rs for role in r.threads})
+        for role in roles:
+            values = [statistics.median(r.threads.get(role, 0.0) for r in rs) for rs in runs.values()]
+            if max(abs(v) for v in values) >= 0.5:
+                rows[f"  daemon: {role}"] = values
         if use_perf:
             classes = sorted({c for rs in runs.values() for r in rs for s in r.shares.values() for c in s})
             for label in ("runner", "daemon"):

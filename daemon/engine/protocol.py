@@ -74,7 +74,8 @@ class FrameChannel:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self._send_lock = threading.Lock()
-        self._buffer = bytearray()
+        self._buffer = b""
+        self._start = 0
 
     def send(self, message: dict[str, Any]) -> None:
         data = json.dumps(message, separators=(",", ":"), allow_nan=False).encode("utf-8")
@@ -101,14 +102,14 @@ class FrameChannel:
         return message
 
     def _read_exactly(self, size: int) -> bytes | None:
-        buffer = self._buffer
-        if len(buffer) >= size:
-            data = bytes(buffer[:size])
-            del buffer[:size]
+        # `_buffer[_start:]` is what the last recv brought beyond the frames read so far.
+        if len(self._buffer) - self._start >= size:
+            end = self._start + size
+            data = self._buffer[self._start : end]
+            self._start = end
             return data
-        parts = [bytes(buffer)]
-        have = len(buffer)
-        buffer.clear()
+        parts = [self._buffer[self._start :]]
+        have = len(parts[0])
         while have < size:
             try:
                 # At least _READ_SIZE: whatever frames wait behind this one come in the same read.
@@ -121,8 +122,9 @@ class FrameChannel:
             have += len(part)
         data = b"".join(parts)
         if have == size:
+            self._buffer, self._start = b"", 0
             return data
-        buffer += memoryview(data)[size:]
+        self._buffer, self._start = data, size
         return data[:size]
 
     def close(self) -> None:
