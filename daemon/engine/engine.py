@@ -504,9 +504,17 @@ class Engine:
             self._flush()  # this prompt's first token streams now, not after the rest of the step
             if not evaluated:
                 break  # no KV room: the next step retries with smaller chunks
+            if self._interactive_waiting() and any(req.priority is Priority.BATCH for req, _ in chunks):
+                # An interactive arrival waits for this step; the batch prompts left would make it wait
+                # for all of them (compute bound on a CPU). They go on next step, after its admission.
+                break
         if decoding or riders:
             self._evaluate(decoding, riders)
             self._flush()
+
+    def _interactive_waiting(self) -> bool:
+        with self._lock:
+            return self._waiting.count_of(Priority.INTERACTIVE) > 0
 
     def _evaluate(self, decoding: list[_Request], prompting: list[tuple[_Request, int]]) -> bool:
         """One llama_decode: the next token of each of `decoding`, the given prompt chunks; then sample.

@@ -108,6 +108,41 @@ def test_an_interactive_request_pauses_a_batch_sequence_and_the_batch_output_is_
         assert (stats.running_batch, stats.waiting_batch, stats.running_interactive) == (0, 0, 0)
 
 
+def test_an_interactive_arrival_waits_for_one_batch_prompt_not_for_every_one_admitted(counting_model: Path) -> None:
+    # Prompts longer than the CPU's prompt group: each batch prompt is a llama_decode call of its own.
+    long_a = " ".join(["the war"] * 12)
+    long_b = " ".join(["the light"] * 12)
+    with Engine(LoadOptions(model_path=str(counting_model), n_ctx=256, n_parallel=3)) as engine:
+        log = Recorder()
+        engine.submit(GenerateRequest("the", greedy(8)), log.sink("first", hold_at=1))
+        assert log.held.wait(WAIT_S)
+        # Both batch requests are admitted in the next step, as a batch run's requests are.
+        record_a = log.sink("batch-a")
+        a_held, a_release = threading.Event(), threading.Event()
+
+        def hold_a(chunk: Chunk) -> None:
+            record_a(chunk)
+            if not a_held.is_set():
+                a_held.set()
+                assert a_release.wait(WAIT_S)
+
+        engine.submit(GenerateRequest(long_a, greedy(3), priority=BATCH), hold_a)
+        engine.submit(GenerateRequest(long_b, greedy(3), priority=BATCH), log.sink("batch-b"))
+        log.release.set()
+        assert a_held.wait(WAIT_S)  # batch-a's prompt is done; batch-b's is still to come this step
+        try:
+            engine.submit(GenerateRequest("the light", greedy(3)), log.sink("second"))
+            assert engine.stats().waiting_interactive == 1
+        finally:
+            a_release.set()
+        log.wait_all()
+        firsts = [name for index, (name, _) in enumerate(log.events) if name not in [n for n, _ in log.events[:index]]]
+        # "second" was admitted right after batch-a's prompt: its prompt ran before batch-b's.
+        assert firsts == ["first", "batch-a", "second", "batch-b"]
+        assert log.text("batch-b") == counting_text(engine, long_b, 3)
+        assert log.text("second") == counting_text(engine, "the light", 3)
+
+
 def test_a_paused_sampled_sequence_resumes_exactly(quantized_model: Path) -> None:
     # Random weights, temperature 1, a seed: any slip in the resumed state (a token fed twice,
     # the sampler's RNG or penalty history reset) changes the text.
