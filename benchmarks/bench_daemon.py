@@ -1,10 +1,11 @@
 """Benchmark what the daemon adds: ingot over gRPC (runner process) vs llama-cpp-python in this process.
 
-    python benchmarks/bench_daemon.py [--model bench-data/bench-q4_k_m.gguf] [--tokens 128] [--rounds 5]
+    python benchmarks/bench_daemon.py [--model bench-data/bench-q4_k_m.gguf] [--tokens 128] [--rounds 5] [--temperature 0.8]
 
 One `ingot serve` (a child process, its runner a grandchild) and one
 `llama_cpp.Llama` in this process, same model file, n_ctx 1024, threads,
-flash attention off (the engine's CPU setting), greedy sampling, repeat
+flash attention off (the engine's CPU setting), greedy sampling (or
+`--temperature T` with the same top-k/top-p/min-p on both sides), repeat
 penalty 1. Each round alternates the two sides (A B A B ...):
 
 1. single-stream decode tokens/s, first token to last token as the client
@@ -206,8 +207,12 @@ def timed(chunks: Iterator[object], started: float) -> tuple[float, float, list[
     return first or started, last or started, seen
 
 
+# Both sides truncate alike (llama-cpp-python's defaults; Ollama's differ) whenever temperature > 0.
+TRUNCATION = {"top_k": 40, "top_p": 0.95, "min_p": 0.05}
+
+
 class GrpcGenerate:
-    """`ingot.v1.Inference/Generate` through the generated stub: raw prompt, greedy."""
+    """`ingot.v1.Inference/Generate` through the generated stub: raw prompt, greedy unless told."""
 
     def __init__(self, socket_path: Path, *, temperature: float = 0.0) -> None:
         import grpc
@@ -223,7 +228,9 @@ class GrpcGenerate:
 
         request = inference_pb2.GenerateRequest(
             model=MODEL, prompt=text, raw=True,
-            options=common_pb2.Options(num_predict=tokens, temperature=self._temperature, seed=SEED, repeat_penalty=1.0),
+            options=common_pb2.Options(
+                num_predict=tokens, temperature=self._temperature, seed=SEED, repeat_penalty=1.0, **TRUNCATION
+            ),
         )  # fmt: skip
         started = time.perf_counter()
         first, last, replies = timed(iter(self._stub.Generate(request, timeout=600)), started)
@@ -239,9 +246,10 @@ class GrpcGenerate:
 class InProcessLlama:
     """llama-cpp-python's `Llama` in this process, set up as the daemon's runner loads the model."""
 
-    def __init__(self, model: Path, threads: int) -> None:
+    def __init__(self, model: Path, threads: int, *, temperature: float = 0.0) -> None:
         import llama_cpp
 
+        self._temperature = temperature
         self._llama = llama_cpp.Llama(
             model_path=str(model), n_ctx=N_CTX, n_threads=threads, n_threads_batch=threads,
             flash_attn=False, seed=SEED, verbose=False,
@@ -251,8 +259,9 @@ class InProcessLlama:
         llama = self._llama
         started = time.perf_counter()
         chunks = llama.create_completion(
-            text, max_tokens=tokens, temperature=0.0, repeat_penalty=1.0, seed=SEED, stream=True
-        )
+            text, max_tokens=tokens, temperature=self._temperature, repeat_penalty=1.0, seed=SEED, stream=True,
+            **TRUNCATION,
+        )  # fmt: skip
         first, last, _ = timed(iter(chunks), started)  # type: ignore[arg-type]
         # A streamed completion carries no usage; the context knows how many tokens it evaluated:
         # the prompt plus every generated token but the last.
@@ -277,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=5, help="A B rounds (default 5)")
     parser.add_argument("--ttft-samples", type=int, default=4, help="TTFT A B pairs per round (default 4)")
     parser.add_argument("--threads", type=int, default=2, help="threads for both sides (default 2)")
+    parser.add_argument("--temperature", type=float, default=0.0,
+                        help=f"sampling temperature for both sides (default 0: greedy), with {TRUNCATION}")
     parser.add_argument("--parallel", type=int, default=4, help="the daemon's slots (default 4, as `ingot serve`)")
     args = parser.parse_args(argv)
     # `timeout` and Ctrl-C alike: unwind, so the servers started below are stopped.
@@ -286,8 +297,8 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ingot-bench-daemon-") as folder:
         daemon = IngotDaemon.start(Path(folder), model, threads=args.threads, parallel=args.parallel, http=False)
-        grpc_side = GrpcGenerate(daemon.socket_path)
-        llama = InProcessLlama(model, args.threads)
+        grpc_side = GrpcGenerate(daemon.socket_path, temperature=args.temperature)
+        llama = InProcessLlama(model, args.threads, temperature=args.temperature)
         try:
             # Warm both: the daemon loads the model in its runner, both page in weights and build graphs.
             for _ in range(2):

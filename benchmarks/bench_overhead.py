@@ -138,7 +138,7 @@ def _chunks_of(message: dict[str, object]) -> list[tuple[int, object]]:
     """(id, chunk data) pairs of a frame: one `chunk`, or the several of a `chunks` frame where the wire has one."""
     if message["op"] == "chunk":
         return [(message["id"], message["chunk"])]  # type: ignore[list-item]
-    return [(int(item[0]), item[1]) for item in message["chunks"]]  # type: ignore[union-attr,index]
+    return [(int(item[0]), item[1]) for item in message["items"]]  # type: ignore[union-attr,index]
 
 
 def engine_stages(model: Path, threads: int, streams: int, tokens: int, rounds: int) -> dict[str, float]:

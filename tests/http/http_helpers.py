@@ -6,7 +6,6 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,12 @@ import grpc
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from ingot.daemon.http import HttpServer
 from ingot.daemon.server import Daemon, ServeConfig
 from ingot.proto.ingot.v1 import common_pb2, inference_pb2, inference_pb2_grpc
 from ingot.registry.home import IngotHome
 from ingot.registry.synthetic import CHAT_TEMPLATES, SyntheticSpec
+
+from served import Served
 
 MODEL = "counter"
 PARALLEL = 2
@@ -29,22 +29,6 @@ NUM_CTX = 16384
 WAIT_S = 30.0
 
 COUNTING_SPEC = SyntheticSpec(counting=True, n_ctx=NUM_CTX, chat_template=CHAT_TEMPLATES["chatml"], name="counter")
-
-
-@dataclass(frozen=True)
-class Served:
-    daemon: Daemon
-    http: HttpServer
-    home: IngotHome
-    gguf: Path
-
-    @property
-    def url(self) -> str:
-        return self.http.url
-
-    @property
-    def socket_path(self) -> Path:
-        return self.daemon.config.socket_path
 
 
 def start_daemon(home: IngotHome, socket_dir: Path, **limits: object) -> Daemon:

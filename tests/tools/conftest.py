@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from ingot.daemon.http import HttpServer, HttpServices, start_http_server
+from ingot.daemon.http import HttpServices, start_http_server
 from ingot.daemon.server import Daemon, ServeConfig
 from ingot.modelfile import parse
 from ingot.registry.home import IngotHome
@@ -25,23 +24,10 @@ from ingot.registry.reference import Reference
 from ingot.registry.store import Store
 
 from real_model import smollm2
+from served import Served
 from tools_helpers import HERMES_TEMPLATE, JSON_TEMPLATE
 
 __all__ = ["smollm2"]  # a fixture, registered by being here
-
-
-@dataclass(frozen=True)
-class Served:
-    daemon: Daemon
-    http: HttpServer
-
-    @property
-    def url(self) -> str:
-        return self.http.url
-
-    @property
-    def socket_path(self) -> Path:
-        return self.daemon.config.socket_path
 
 
 def _package(store: Store, gguf: Path, name: str, template: str | None) -> None:
@@ -64,7 +50,7 @@ def served(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         daemon.start()
         http = start_http_server(HttpServices(daemon.catalog, daemon.scheduler), host="127.0.0.1", port=0)
         try:
-            yield Served(daemon, http)
+            yield Served(daemon, http, home, smollm2)
         finally:
             http.stop(grace_seconds=1.0)
             daemon.shutdown(grace_seconds=1.0)

@@ -20,7 +20,7 @@ import pytest
 
 from ingot.proto.ingot.v1 import common_pb2, inference_pb2, inference_pb2_grpc
 
-from conftest import Served
+from served import Served
 from tools_helpers import QUESTION, TIME, WEATHER
 
 MODEL = "smollm2-tools"
