@@ -159,11 +159,13 @@ class IngotDaemon:
     http_url: str | None
 
     @classmethod
-    def start(cls, folder: Path, model: Path, *, threads: int, parallel: int, http: bool) -> IngotDaemon:
+    def start(
+        cls, folder: Path, model: Path, *, threads: int, parallel: int, http: bool, serve_args: tuple[str, ...] = ()
+    ) -> IngotDaemon:
         home, socket_path = folder / "home", folder / "d.sock"
         build_store(home, model, threads)
         argv = [sys.executable, "-m", "ingot.cli.main", "serve", "--socket", str(socket_path),
-                "--parallel", str(parallel), "--keep-alive=-1"]  # fmt: skip
+                "--parallel", str(parallel), "--keep-alive=-1", *serve_args]  # fmt: skip
         http_url = None
         if http:
             port = free_port()

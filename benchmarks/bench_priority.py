@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--probe-tokens", type=int, default=8)
     parser.add_argument("--gap", type=float, default=1.0, help="seconds between interactive requests")
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--interactive-slots", type=int, default=0,
+                        help="`ingot serve --interactive-slots`: slots batch work leaves to interactive requests (0)")
     parser.add_argument("--threads", type=int, default=1,
                         help="engine threads (1: on a shared 2-core machine, 2 threads spin against other load)")
     args = parser.parse_args(argv)
@@ -93,7 +95,10 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory(prefix="ingot-bench-prio-") as raw:
         folder = Path(raw)
-        daemon = IngotDaemon.start(folder, model, threads=args.threads, parallel=SLOTS, http=False)
+        serve_args = ("--interactive-slots", str(args.interactive_slots))
+        daemon = IngotDaemon.start(
+            folder, model, threads=args.threads, parallel=SLOTS, http=False, serve_args=serve_args
+        )
         client = GrpcGenerate(daemon.socket_path)
         try:
             client.run(prompt("warm"), 4)
@@ -123,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
             client.close()
             daemon.stop()
     print(f"model {model.name}, {SLOTS} slots, batch {args.requests} x {args.tokens} tokens, "
-          f"probes of {args.probe_tokens} tokens every {args.gap:.1f} s, {args.threads} engine thread(s)")
+          f"probes of {args.probe_tokens} tokens every {args.gap:.1f} s, {args.threads} engine thread(s), "
+          f"{args.interactive_slots} slot(s) kept for interactive requests")
     print(f"{'round':>5}  {'ttft idle ms':>12}  {'ttft batch ms':>13}  {'ratio':>5}  {'n':>3}  "
           f"{'batch alone r/s':>15}  {'with probes r/s':>15}  {'ratio':>5}")
     for round_, idle_t, busy_t, n, alone, mixed in rows:

@@ -108,6 +108,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--parallel", type=_positive_int, default=4, metavar="N", help="requests decoded together per model (4)"
     )
     parser.add_argument(
+        "--interactive-slots", type=int, default=0, metavar="N",
+        help="of each model's --parallel slots, how many batch-priority work (ingot batch, /v1/batches) leaves to "
+        "interactive requests, which then need not pause a batch sequence to start (0: batch may fill every slot)",
+    )
+    parser.add_argument(
         "--keep-alive", default=str(DEFAULT_KEEP_ALIVE), metavar="DURATION",
         help="how long an idle model stays loaded: 5m, 1h, 0 (unload at once), -1 (forever) (5m)",
     )
@@ -177,6 +182,7 @@ def _config(args: argparse.Namespace) -> ServeConfig:
         max_loaded=args.max_loaded,
         max_queue=args.max_queue,
         parallel=args.parallel,
+        interactive_slots=args.interactive_slots,
         keep_alive=parse_keep_alive(args.keep_alive),
         max_memory=parse_size(args.max_memory) if args.max_memory else None,
         grace_seconds=args.grace,

@@ -45,6 +45,7 @@ class Catalog:
         *,
         hardware: Callable[[], HardwareReport],
         n_parallel: int,
+        interactive_slots: int = 0,
         mounted: Mapping[str, Package] | None = None,
     ) -> None:
         self.store = store
@@ -52,6 +53,7 @@ class Catalog:
         self.mounted: Mapping[str, Package] = dict(mounted or {})
         self._hardware = hardware
         self._n_parallel = n_parallel
+        self._interactive_slots = interactive_slots
         self._lock = threading.Lock()
         self._infos: dict[str, GGUFInfo] = {}
         self._token_texts: dict[str, TokenTexts] = {}
@@ -134,6 +136,7 @@ class Catalog:
             model_path=spec.model_path,
             n_ctx=plan.n_ctx,
             n_parallel=plan.n_parallel,
+            interactive_slots=min(self._interactive_slots, plan.n_parallel - 1),
             n_batch=plan.n_batch,
             n_gpu_layers=plan.effective_n_gpu_layers,
             # An explicit main_gpu wins; otherwise the device holding most layers.

@@ -121,6 +121,8 @@ class ServeConfig:
     max_loaded: int = 3
     max_queue: int = 512
     parallel: int = 4
+    # Of each model's `parallel` slots, how many batch-priority work leaves free for interactive requests.
+    interactive_slots: int = 0
     keep_alive: KeepAlive = DEFAULT_KEEP_ALIVE
     max_memory: int | None = None
     grace_seconds: float = 10.0
@@ -149,6 +151,10 @@ class ServeConfig:
         for name in ("max_loaded", "max_queue", "parallel"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not 0 <= self.interactive_slots < self.parallel:
+            raise ConfigError(
+                f"--interactive-slots must be 0 to --parallel - 1 ({self.parallel - 1}), got {self.interactive_slots}"
+            )
         if self.grace_seconds < 0:
             raise ConfigError(f"--grace must not be negative, got {self.grace_seconds}")
         if self.max_memory is not None and self.max_memory <= 0:
@@ -287,7 +293,13 @@ class Daemon:
             raise ConfigError(f"--model-dir: {exc}") from None
         if store.read_only:
             _log.info("the store %s is read-only: pulls, creates, deletes and the HTTP Batch API are off", store.root)
-        self.catalog = Catalog(store, hardware=self._hardware.report, n_parallel=config.parallel, mounted=mounted)
+        self.catalog = Catalog(
+            store,
+            hardware=self._hardware.report,
+            n_parallel=config.parallel,
+            interactive_slots=config.interactive_slots,
+            mounted=mounted,
+        )
         self.scheduler = Scheduler(
             start_runner=self._start_runner,
             plan_load=self.catalog.plan,
@@ -440,6 +452,7 @@ class Daemon:
                     "max_loaded": config.max_loaded,
                     "max_queue": config.max_queue,
                     "parallel": config.parallel,
+                    "interactive_slots": config.interactive_slots,
                     "keep_alive": str(config.keep_alive),
                 }
             },

@@ -426,12 +426,12 @@ class Engine:
         interactive_admitted = 0
         for req in self._waiting.in_order():
             assert isinstance(req, _Request)
-            choice = choose_slot(self._slots, req.prompt)
+            choice = choose_slot(self._slots_for(req), req.prompt)
             if choice is None and req.priority is Priority.INTERACTIVE:
                 victim = self._preemptable()
                 if victim is not None:
                     self._preempt(victim)
-                    choice = choose_slot(self._slots, req.prompt)
+                    choice = choose_slot(self._slots_for(req), req.prompt)
             if choice is None:
                 break
             aged = self._waiting.aged(req)
@@ -440,6 +440,12 @@ class Engine:
             req.protected = req.protected or aged
             self._place(req, *choice)
         self._waiting.pass_over(interactive_admitted)
+
+    def _slots_for(self, req: _Request) -> list[Slot]:
+        """The slots `req` may take: batch work leaves the last `interactive_slots` to interactive requests."""
+        if req.priority is Priority.BATCH and self._options.interactive_slots:
+            return self._slots[: len(self._slots) - self._options.interactive_slots]
+        return self._slots
 
     def _place(self, req: _Request, slot: Slot, shared: int) -> None:
         assert self._ctx is not None
@@ -746,5 +752,8 @@ def _check_load_options(options: LoadOptions) -> None:
         value = getattr(options, name)
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise LoadError(f"{name} must be a positive integer, got {value!r}")
+    reserved = options.interactive_slots
+    if not isinstance(reserved, int) or isinstance(reserved, bool) or not 0 <= reserved < options.n_parallel:
+        raise LoadError(f"interactive_slots must be 0 to n_parallel - 1 ({options.n_parallel - 1}), got {reserved!r}")
     if options.n_threads is not None and options.n_threads < 1:
         raise LoadError(f"n_threads must be positive, got {options.n_threads}")

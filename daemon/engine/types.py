@@ -17,6 +17,7 @@ class LoadOptions:
     model_path: str
     n_ctx: int = 2048  # per sequence slot
     n_parallel: int = 4  # sequence slots decoded together
+    interactive_slots: int = 0  # of those, how many batch requests never take (0 to n_parallel - 1)
     n_batch: int = 512
     n_gpu_layers: int = 0
     main_gpu: int = 0

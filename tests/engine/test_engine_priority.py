@@ -143,6 +143,45 @@ def test_an_interactive_arrival_waits_for_one_batch_prompt_not_for_every_one_adm
         assert log.text("second") == counting_text(engine, "the light", 3)
 
 
+def test_a_slot_kept_for_interactive_requests_spares_batch_work_a_pause(counting_model: Path) -> None:
+    options = LoadOptions(model_path=str(counting_model), n_ctx=256, n_parallel=2, interactive_slots=1)
+    with Engine(options) as engine:
+        log = Recorder()
+        engine.submit(GenerateRequest("the war", greedy(4), priority=BATCH), log.sink("batch-a"))
+        record_b = log.sink("batch-b")
+        b_held, b_release = threading.Event(), threading.Event()
+
+        def hold_b(chunk: Chunk) -> None:
+            record_b(chunk)
+            if not b_held.is_set():
+                b_held.set()
+                assert b_release.wait(WAIT_S)
+
+        engine.submit(GenerateRequest("the light", greedy(6), priority=BATCH), hold_b)
+        assert b_held.wait(WAIT_S)  # both batch requests are running, or one ran and the other runs now
+        try:
+            running_batch = engine.stats().running_batch
+            engine.submit(GenerateRequest("the", greedy(3)), log.sink("interactive"))
+        finally:
+            b_release.set()
+        log.wait_all()
+        # Batch work never had the kept slot: only one batch sequence ran at a time, so batch-b started after
+        # batch-a; the interactive request found the kept slot free and paused nothing.
+        assert running_batch == 1
+        assert engine.stats().preemptions == 0
+        assert log.order_done() == ["batch-a", "interactive", "batch-b"]
+        assert log.text("batch-a") == counting_text(engine, "the war", 4)
+        assert log.text("batch-b") == counting_text(engine, "the light", 6)
+
+
+@pytest.mark.parametrize("reserved", [2, -1])
+def test_interactive_slots_must_leave_batch_work_a_slot(counting_model: Path, reserved: int) -> None:
+    from ingot.daemon.engine import LoadError
+
+    with pytest.raises(LoadError, match="interactive_slots must be 0 to n_parallel - 1"):
+        Engine(LoadOptions(model_path=str(counting_model), n_ctx=256, n_parallel=2, interactive_slots=reserved))
+
+
 def test_a_paused_sampled_sequence_resumes_exactly(quantized_model: Path) -> None:
     # Random weights, temperature 1, a seed: any slip in the resumed state (a token fed twice,
     # the sampler's RNG or penalty history reset) changes the text.
