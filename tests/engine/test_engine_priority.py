@@ -74,6 +74,21 @@ class Recorder:
         return next(chunk for n, chunk in self.events if n == name and chunk.done)
 
 
+class FirstChunkHold:
+    """A sink that records into `record` and holds the engine thread on its first chunk, apart from a Recorder's hold."""
+
+    def __init__(self, record: Callable[[Chunk], None]) -> None:
+        self.record = record
+        self.held = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, chunk: Chunk) -> None:  # on the engine thread
+        self.record(chunk)
+        if not self.held.is_set():
+            self.held.set()
+            assert self.release.wait(WAIT_S)
+
+
 def one_slot(model: Path, **engine_args: int) -> Engine:
     return Engine(LoadOptions(model_path=str(model), n_ctx=256, n_parallel=1), **engine_args)
 
@@ -117,24 +132,16 @@ def test_an_interactive_arrival_waits_for_one_batch_prompt_not_for_every_one_adm
         engine.submit(GenerateRequest("the", greedy(8)), log.sink("first", hold_at=1))
         assert log.held.wait(WAIT_S)
         # Both batch requests are admitted in the next step, as a batch run's requests are.
-        record_a = log.sink("batch-a")
-        a_held, a_release = threading.Event(), threading.Event()
-
-        def hold_a(chunk: Chunk) -> None:
-            record_a(chunk)
-            if not a_held.is_set():
-                a_held.set()
-                assert a_release.wait(WAIT_S)
-
+        hold_a = FirstChunkHold(log.sink("batch-a"))
         engine.submit(GenerateRequest(long_a, greedy(3), priority=BATCH), hold_a)
         engine.submit(GenerateRequest(long_b, greedy(3), priority=BATCH), log.sink("batch-b"))
         log.release.set()
-        assert a_held.wait(WAIT_S)  # batch-a's prompt is done; batch-b's is still to come this step
+        assert hold_a.held.wait(WAIT_S)  # batch-a's prompt is done; batch-b's is still to come this step
         try:
             engine.submit(GenerateRequest("the light", greedy(3)), log.sink("second"))
             assert engine.stats().waiting_interactive == 1
         finally:
-            a_release.set()
+            hold_a.release.set()
         log.wait_all()
         firsts = [name for index, (name, _) in enumerate(log.events) if name not in [n for n, _ in log.events[:index]]]
         # "second" was admitted right after batch-a's prompt: its prompt ran before batch-b's.
@@ -148,22 +155,14 @@ def test_a_slot_kept_for_interactive_requests_spares_batch_work_a_pause(counting
     with Engine(options) as engine:
         log = Recorder()
         engine.submit(GenerateRequest("the war", greedy(4), priority=BATCH), log.sink("batch-a"))
-        record_b = log.sink("batch-b")
-        b_held, b_release = threading.Event(), threading.Event()
-
-        def hold_b(chunk: Chunk) -> None:
-            record_b(chunk)
-            if not b_held.is_set():
-                b_held.set()
-                assert b_release.wait(WAIT_S)
-
+        hold_b = FirstChunkHold(log.sink("batch-b"))
         engine.submit(GenerateRequest("the light", greedy(6), priority=BATCH), hold_b)
-        assert b_held.wait(WAIT_S)  # both batch requests are running, or one ran and the other runs now
+        assert hold_b.held.wait(WAIT_S)  # both batch requests are running, or one ran and the other runs now
         try:
             running_batch = engine.stats().running_batch
             engine.submit(GenerateRequest("the", greedy(3)), log.sink("interactive"))
         finally:
-            b_release.set()
+            hold_b.release.set()
         log.wait_all()
         # Batch work never had the kept slot: only one batch sequence ran at a time, so batch-b started after
         # batch-a; the interactive request found the kept slot free and paused nothing.
