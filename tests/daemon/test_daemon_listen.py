@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 import pytest
 from daemon_helpers import DaemonProcess
+from self_signed import self_signed_certificate
 from grpc_health.v1 import health_pb2
 
 from ingot.cli.client import ClientError, connect
@@ -29,14 +30,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def tls_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def _serve_without_a_token(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -35,6 +35,7 @@ from image_volume import lay_out_image_volume
 from oci_registry_server import RegistryProcess, start_registry
 from prometheus_client.parser import text_string_to_metric_families
 from read_only import made_read_only, write_guard_env
+from self_signed import self_signed_certificate
 from shared_fixtures import registry_binary
 
 from ingot.cli.client import connect
@@ -63,14 +64,7 @@ def auth_registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Registry
 
 @pytest.fixture(scope="module")
 def tls_files(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "tls.crt", folder / "tls.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=ingot-grpc",
-         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )
-    return cert, key
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def _docker_config_json(registry: RegistryProcess) -> bytes:
